@@ -1,0 +1,1 @@
+"""Data loading: import, export, coordinate conversion, the demo city."""

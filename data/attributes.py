@@ -13,7 +13,7 @@ import json
 import math
 import re
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pandas as pd
@@ -23,8 +23,18 @@ from layers.catalog import FieldKind, LayerField, LayerSpec
 
 CODE_NAMES = ("code", "编码", "编号")
 DERIVED = frozenset(
-    {"id", "fid", "grid_id", "grid_code", "created_at", "updated_at", "version", "area_m2",
-     "geog", "所在网格"}
+    {
+        "id",
+        "fid",
+        "grid_id",
+        "grid_code",
+        "created_at",
+        "updated_at",
+        "version",
+        "area_m2",
+        "geog",
+        "所在网格",
+    }
 )
 TRUE_WORDS = frozenset({"true", "t", "yes", "y", "1", "是", "真", "有"})
 FALSE_WORDS = frozenset({"false", "f", "no", "n", "0", "否", "假", "无"})
@@ -111,7 +121,7 @@ def _as_datetime(value: object) -> datetime:
         moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
     if moment.tzinfo is None:
         # Field devices in China log local time without an offset.
-        moment = moment.replace(tzinfo=timezone.utc).astimezone(timezone.utc)
+        moment = moment.replace(tzinfo=UTC).astimezone(UTC)
     return moment
 
 

@@ -87,8 +87,9 @@ def _xy_geometry(
     y = pd.to_numeric(ys.str.strip(), errors="coerce").to_numpy(dtype=float)
     for column, values, raw in ((names[0], x, xs), (names[1], y, ys)):
         for i in np.flatnonzero(~np.isfinite(values)):
-            problems.add("coordinate is not a number", row=int(i) + 1, field=column,
-                         value=raw.iloc[i])
+            problems.add(
+                "coordinate is not a number", row=int(i) + 1, field=column, value=raw.iloc[i]
+            )
     return shapely.points(x, y)
 
 

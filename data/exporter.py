@@ -40,8 +40,9 @@ def layer_frame(engine: Engine, layer: LayerSpec) -> gpd.GeoDataFrame:
     )
     with engine.connect() as conn:
         frame = gpd.read_postgis(text(sql), conn, geom_col="geom", crs="EPSG:4326")
-    frame["properties"] = [json.dumps(p, ensure_ascii=False, sort_keys=True)
-                           for p in frame["properties"]]
+    frame["properties"] = [
+        json.dumps(p, ensure_ascii=False, sort_keys=True) for p in frame["properties"]
+    ]
     return frame
 
 
@@ -56,8 +57,7 @@ def export_layer(engine: Engine, layer: LayerSpec, fmt: ExportFormat, out: Path)
         driver = {"geojson": "GeoJSON", "gpkg": "GPKG"}[fmt]
         options = {"COORDINATE_PRECISION": 15} if fmt == "geojson" else {}
         out.unlink(missing_ok=True)
-        pyogrio.write_dataframe(frame, out, driver=driver, layer=layer.id,
-                                layer_options=options)
+        pyogrio.write_dataframe(frame, out, driver=driver, layer=layer.id, layer_options=options)
     return len(frame)
 
 

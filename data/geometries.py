@@ -47,8 +47,12 @@ class CheckedGeometries:
     repaired: tuple[Problem, ...]
 
 
-def _in_box(x: NDArray[np.float64], y: NDArray[np.float64], lon: tuple[float, float],
-            lat: tuple[float, float]) -> NDArray[np.bool_]:
+def _in_box(
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
+    lon: tuple[float, float],
+    lat: tuple[float, float],
+) -> NDArray[np.bool_]:
     return (x >= lon[0]) & (x <= lon[1]) & (y >= lat[0]) & (y <= lat[1])
 
 
@@ -101,8 +105,9 @@ def _coords(geoms: Geoms, ok: NDArray[np.bool_]) -> tuple[NDArray[np.float64], N
     return coords, np.flatnonzero(ok)[index]
 
 
-def _check_degrees(geoms: Geoms, ok: NDArray[np.bool_], crs: SourceCrs,
-                   problems: ProblemList) -> None:
+def _check_degrees(
+    geoms: Geoms, ok: NDArray[np.bool_], crs: SourceCrs, problems: ProblemList
+) -> None:
     coords, owner = _coords(geoms, ok)
     x, y = coords[:, 0], coords[:, 1]
     bad = ~_in_box(x, y, (-180.0, 180.0), (-90.0, 90.0)) | ~np.isfinite(x) | ~np.isfinite(y)
@@ -126,8 +131,9 @@ def _to_wgs84(geoms: Geoms, ok: NDArray[np.bool_], crs: SourceCrs) -> Geoms:
     return out
 
 
-def _check_in_china(geoms: Geoms, ok: NDArray[np.bool_], crs: SourceCrs,
-                    problems: ProblemList) -> None:
+def _check_in_china(
+    geoms: Geoms, ok: NDArray[np.bool_], crs: SourceCrs, problems: ProblemList
+) -> None:
     coords, owner = _coords(geoms, ok)
     if len(coords) == 0:
         return
@@ -137,11 +143,15 @@ def _check_in_china(geoms: Geoms, ok: NDArray[np.bool_], crs: SourceCrs,
     for row in np.unique(owner[~inside]):
         first = np.flatnonzero(~inside & (owner == row))[0]
         if swapped[first]:
-            reason = (f"latitude and longitude appear swapped ({x[first]:.6f}, {y[first]:.6f} "
-                      "read as lon, lat): put longitude first")
+            reason = (
+                f"latitude and longitude appear swapped ({x[first]:.6f}, {y[first]:.6f} "
+                "read as lon, lat): put longitude first"
+            )
         else:
-            reason = (f"outside China after converting from {crs.name} ({x[first]:.6f}, "
-                      f"{y[first]:.6f}): wrong CRS declared?")
+            reason = (
+                f"outside China after converting from {crs.name} ({x[first]:.6f}, "
+                f"{y[first]:.6f}): wrong CRS declared?"
+            )
         problems.add(reason, row=int(row) + 1)
         ok[row] = False
     # A NaN coordinate fails every comparison above without being "outside".
@@ -150,8 +160,9 @@ def _check_in_china(geoms: Geoms, ok: NDArray[np.bool_], crs: SourceCrs,
         ok[row] = False
 
 
-def _repair(geoms: Geoms, ok: NDArray[np.bool_], kind: GeometryKind,
-            problems: ProblemList) -> list[Problem]:
+def _repair(
+    geoms: Geoms, ok: NDArray[np.bool_], kind: GeometryKind, problems: ProblemList
+) -> list[Problem]:
     repaired: list[Problem] = []
     valid = shapely.is_valid(np.where(ok, geoms, None))
     for i in np.flatnonzero(ok & ~valid):

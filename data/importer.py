@@ -66,8 +66,9 @@ def import_file(
         return write_rows(conn, rows, mode, progress)
 
 
-def prepare_rows(table: SourceTable, layer: LayerSpec, crs: str | None,
-                 source: str) -> PreparedRows:
+def prepare_rows(
+    table: SourceTable, layer: LayerSpec, crs: str | None, source: str
+) -> PreparedRows:
     """Check a file's records against the layer without touching the database."""
     problems = ProblemList(source)
     declared = crs or table.file_crs or "EPSG:4326"
@@ -96,12 +97,22 @@ def prepare_rows(table: SourceTable, layer: LayerSpec, crs: str | None,
         np.asarray(frame.geometry.array, dtype=object), layer.geometry, source_crs, problems
     )
     problems.raise_if_any()
-    return PreparedRows(layer, source, source_crs.name, codes, values, properties,
-                        checked.geoms, generated, checked.repaired)
+    return PreparedRows(
+        layer,
+        source,
+        source_crs.name,
+        codes,
+        values,
+        properties,
+        checked.geoms,
+        generated,
+        checked.repaired,
+    )
 
 
-def _codes(frame: Any, column: str | None, layer: LayerSpec,
-           problems: ProblemList) -> tuple[list[str], bool]:
+def _codes(
+    frame: Any, column: str | None, layer: LayerSpec, problems: ProblemList
+) -> tuple[list[str], bool]:
     if column is None:
         if layer.code_pattern:
             problems.add("no code column: this layer needs a code on every row")
@@ -116,8 +127,9 @@ def _codes(frame: Any, column: str | None, layer: LayerSpec,
         if not code:
             problems.add("code missing", row=i + 1, field="code")
         elif layer.code_pattern and not re.fullmatch(layer.code_pattern, code):
-            problems.add(f"code does not match the required form {layer.code_pattern}", i + 1,
-                         "code", code)
+            problems.add(
+                f"code does not match the required form {layer.code_pattern}", i + 1, "code", code
+            )
         elif code in seen:
             problems.add(f"duplicate code (also row {seen[code]})", i + 1, "code", code)
         else:
@@ -126,8 +138,9 @@ def _codes(frame: Any, column: str | None, layer: LayerSpec,
     return codes, False
 
 
-def _check_grid_hierarchy(codes: list[str], values: dict[str, list[Any]],
-                          problems: ProblemList) -> None:
+def _check_grid_hierarchy(
+    codes: list[str], values: dict[str, list[Any]], problems: ProblemList
+) -> None:
     for i, (code, level) in enumerate(zip(codes, values["level"], strict=True)):
         if not code or level is None or not code.isdigit() or len(code) != 15:
             continue
@@ -157,8 +170,9 @@ def _check_references(conn: Connection, rows: PreparedRows, problems: ProblemLis
             targets = [(i, f.references.layer, v) for i, v in enumerate(rows.values[f.name]) if v]
         elif f.name == "owner_code":
             owners = rows.values["owner_layer"]
-            targets = [(i, owners[i], v) for i, v in enumerate(rows.values[f.name])
-                       if v and owners[i]]
+            targets = [
+                (i, owners[i], v) for i, v in enumerate(rows.values[f.name]) if v and owners[i]
+            ]
         for table in {t for _, t, _ in targets}:
             wanted = {code for _, t, code in targets if t == table}
             found = _existing(conn, table, wanted)
@@ -166,14 +180,16 @@ def _check_references(conn: Connection, rows: PreparedRows, problems: ProblemLis
                 found |= set(rows.codes)
             for i, t, code in targets:
                 if t == table and code not in found:
-                    problems.add(f"refers to {table} {code!r}, which does not exist", i + 1,
-                                 f.name, code)
+                    problems.add(
+                        f"refers to {table} {code!r}, which does not exist", i + 1, f.name, code
+                    )
 
 
 def _generate_codes(conn: Connection, rows: PreparedRows) -> None:
     prefix = rows.layer.code_prefix
     taken = {
-        r[0] for r in conn.execute(
+        r[0]
+        for r in conn.execute(
             text(f'SELECT code FROM "{rows.layer.table}" WHERE code LIKE :p'),  # noqa: S608
             {"p": f"{prefix}-%"},
         )
@@ -186,8 +202,9 @@ def _generate_codes(conn: Connection, rows: PreparedRows) -> None:
         rows.codes[i] = f"{prefix}-{n:06d}"
 
 
-def write_rows(conn: Connection, rows: PreparedRows, mode: Mode = "insert",
-               progress: Progress | None = None) -> ImportReport:
+def write_rows(
+    conn: Connection, rows: PreparedRows, mode: Mode = "insert", progress: Progress | None = None
+) -> ImportReport:
     """Write prepared rows in the caller's transaction, after the checks that need the database."""
     layer = rows.layer
     problems = ProblemList(rows.source)
@@ -197,8 +214,12 @@ def write_rows(conn: Connection, rows: PreparedRows, mode: Mode = "insert",
         _generate_codes(conn, rows)
     elif mode == "insert":
         for code in _existing(conn, layer.table, set(rows.codes)):
-            problems.add("code already exists in this layer (use --mode upsert to update)",
-                         rows.codes.index(code) + 1, "code", code)
+            problems.add(
+                "code already exists in this layer (use --mode upsert to update)",
+                rows.codes.index(code) + 1,
+                "code",
+                code,
+            )
     _check_references(conn, rows, problems)
     problems.raise_if_any()
     inserted = _copy_and_merge(conn, rows, progress)
@@ -219,31 +240,37 @@ def _copy_and_merge(conn: Connection, rows: PreparedRows, progress: Progress | N
     fields = list(layer.field_names())
     columns = ["code", *fields, "properties", "geom"]
     column_list = ", ".join(f'"{c}"' for c in columns)
-    conn.execute(text(
-        f"CREATE TEMP TABLE _import_stage ON COMMIT DROP AS "  # noqa: S608 (declared names)
-        f'SELECT {column_list} FROM "{layer.table}" WITH NO DATA'
-    ))
+    conn.execute(
+        text(
+            f"CREATE TEMP TABLE _import_stage ON COMMIT DROP AS "  # noqa: S608 (declared names)
+            f'SELECT {column_list} FROM "{layer.table}" WITH NO DATA'
+        )
+    )
     wkb = shapely.to_wkb(shapely.set_srid(rows.geoms, SRID), hex=True, include_srid=True)
     raw = conn.connection.driver_connection
     assert raw is not None
     total = len(rows)
     with raw.cursor() as cur, cur.copy(f"COPY _import_stage ({column_list}) FROM STDIN") as copy:
         for i in range(total):
-            copy.write_row((
-                rows.codes[i],
-                *(rows.values[f][i] for f in fields),
-                json.dumps(rows.properties[i], ensure_ascii=False, default=str),
-                wkb[i],
-            ))
+            copy.write_row(
+                (
+                    rows.codes[i],
+                    *(rows.values[f][i] for f in fields),
+                    json.dumps(rows.properties[i], ensure_ascii=False, default=str),
+                    wkb[i],
+                )
+            )
             if progress is not None and (i + 1) % COPY_CHUNK == 0:
                 progress(i + 1, total)
     updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in columns if c != "code")
-    result = conn.execute(text(
-        f'INSERT INTO "{layer.table}" ({column_list}) '  # noqa: S608 (declared names)
-        f"SELECT {column_list} FROM _import_stage "
-        f"ON CONFLICT (code) DO UPDATE SET {updates} "
-        "RETURNING (xmax = 0) AS inserted"
-    ))
+    result = conn.execute(
+        text(
+            f'INSERT INTO "{layer.table}" ({column_list}) '  # noqa: S608 (declared names)
+            f"SELECT {column_list} FROM _import_stage "
+            f"ON CONFLICT (code) DO UPDATE SET {updates} "
+            "RETURNING (xmax = 0) AS inserted"
+        )
+    )
     inserted = sum(1 for (flag,) in result if flag)
     conn.execute(text("DROP TABLE _import_stage"))
     if progress is not None:

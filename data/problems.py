@@ -45,8 +45,9 @@ class ProblemList:
     problems: list[Problem] = field(default_factory=list)
     more: int = 0
 
-    def add(self, reason: str, row: int | None = None, field: str | None = None,
-            value: object = None) -> None:
+    def add(
+        self, reason: str, row: int | None = None, field: str | None = None, value: object = None
+    ) -> None:
         """Record a problem."""
         if len(self.problems) >= MAX_PROBLEMS:
             self.more += 1

@@ -28,8 +28,9 @@ from layers.catalog import CATALOG, UnknownLayer
 from layers.profile import InvalidProfile
 
 app = typer.Typer(help="civic-gis: 文明城市创建 GIS 巡查服务", no_args_is_help=True)
-db_app = typer.Typer(help="The project-managed PostgreSQL cluster and migrations.",
-                     no_args_is_help=True)
+db_app = typer.Typer(
+    help="The project-managed PostgreSQL cluster and migrations.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 out = Console()
 err = Console(stderr=True)
@@ -50,8 +51,15 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
 
 
 @db_app.command("up")
@@ -77,8 +85,10 @@ def db_status() -> None:
     settings = Settings()
     if not settings.database_url:
         state = cluster.status(settings.cluster())
-        out.print(f"cluster: {'running' if state.running else 'stopped'} "
-                  f"(data {state.data_dir}, port {state.port})")
+        out.print(
+            f"cluster: {'running' if state.running else 'stopped'} "
+            f"(data {state.data_dir}, port {state.port})"
+        )
         if not state.running:
             return
     with _engine(start_cluster=False) as engine:
@@ -141,17 +151,29 @@ def _load_files(engine: Engine, files: dict[str, Path], replace: bool) -> list[I
             path = files[spec.id]
             task = bar.add_task(f"{spec.zh} {spec.id}", total=None)
             rows = prepare_rows(read_source(path, spec.id), spec, None, path.name)
-            reports.append(write_rows(conn, rows, "insert",
-                                      lambda done, total, t=task: bar.update(t, completed=done,
-                                                                             total=total)))
+            reports.append(
+                write_rows(
+                    conn,
+                    rows,
+                    "insert",
+                    lambda done, total, t=task: bar.update(t, completed=done, total=total),
+                )
+            )
     return reports
 
 
 def _print_reports(reports: list[ImportReport]) -> None:
     table = Table("layer", "source", "crs", "rows", "inserted", "updated", "repaired")
     for r in reports:
-        table.add_row(r.layer, r.source, r.crs, str(r.rows), str(r.inserted), str(r.updated),
-                      str(len(r.repaired)))
+        table.add_row(
+            r.layer,
+            r.source,
+            r.crs,
+            str(r.rows),
+            str(r.inserted),
+            str(r.updated),
+            str(len(r.repaired)),
+        )
     out.print(table)
     for r in reports:
         for problem in r.repaired:
@@ -162,18 +184,30 @@ def _print_reports(reports: list[ImportReport]) -> None:
 def import_(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     layer: Annotated[str, typer.Option(help=f"One of: {', '.join(CATALOG.ids())}")],
-    crs: Annotated[str | None, typer.Option(
-        help="Declared CRS: EPSG:4326 (default), EPSG:4490, GCJ-02, BD-09, EPSG:45xx ...")] = None,
-    mode: Annotated[Literal["insert", "upsert"], typer.Option(
-        help="insert refuses existing codes; upsert updates them")] = "insert",
+    crs: Annotated[
+        str | None,
+        typer.Option(
+            help="Declared CRS: EPSG:4326 (default), EPSG:4490, GCJ-02, BD-09, EPSG:45xx ..."
+        ),
+    ] = None,
+    mode: Annotated[
+        Literal["insert", "upsert"],
+        typer.Option(help="insert refuses existing codes; upsert updates them"),
+    ] = "insert",
 ) -> None:
     """Import a GeoJSON, GeoPackage, zipped Shapefile or CSV file into a layer."""
     spec = CATALOG.get(layer)
     chosen: Mode = mode
     with _engine() as engine, _progress() as bar:
         task = bar.add_task(f"importing {file.name}", total=None)
-        report = import_file(engine, file, spec, crs, chosen,
-                             lambda done, total: bar.update(task, completed=done, total=total))
+        report = import_file(
+            engine,
+            file,
+            spec,
+            crs,
+            chosen,
+            lambda done, total: bar.update(task, completed=done, total=total),
+        )
     _print_reports([report])
 
 

@@ -1,0 +1,1 @@
+"""Campaign layers: declarations, schema, migrations, rules and their SQL."""

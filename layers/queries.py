@@ -12,8 +12,10 @@ def layer_counts(engine: Engine, catalog: Catalog = CATALOG) -> dict[str, int]:
     """Number of features in every layer."""
     with engine.connect() as conn:
         return {
-            spec.id: int(conn.execute(
-                select(func.count()).select_from(METADATA.tables[spec.table])
-            ).scalar_one())
+            spec.id: int(
+                conn.execute(
+                    select(func.count()).select_from(METADATA.tables[spec.table])
+                ).scalar_one()
+            )
             for spec in catalog
         }

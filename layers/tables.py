@@ -104,9 +104,13 @@ def _field_checks(layer: LayerSpec, field: LayerField) -> list[CheckConstraint]:
             )
         )
     if field.minimum is not None:
-        checks.append(CheckConstraint(f"{field.name} >= {field.minimum!r}", name=f"{field.name}_min"))
+        checks.append(
+            CheckConstraint(f"{field.name} >= {field.minimum!r}", name=f"{field.name}_min")
+        )
     if field.maximum is not None:
-        checks.append(CheckConstraint(f"{field.name} <= {field.maximum!r}", name=f"{field.name}_max"))
+        checks.append(
+            CheckConstraint(f"{field.name} <= {field.maximum!r}", name=f"{field.name}_max")
+        )
     return checks
 
 

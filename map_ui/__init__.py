@@ -1,0 +1,1 @@
+"""Map rendering (folium/Leaflet), served by the app."""

@@ -1,0 +1,1 @@
+"""Route modules of the HTTP service, one per concern."""

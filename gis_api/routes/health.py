@@ -35,10 +35,22 @@ def health(request: Request, response: Response) -> Health:
         current = migrate.current_revision(engine)
     except SQLAlchemyError:
         response.status_code = 503
-        return Health(status="down", database=False, postgis=None, migration=None,
-                      migration_head=head, migrations_at_head=False)
+        return Health(
+            status="down",
+            database=False,
+            postgis=None,
+            migration=None,
+            migration_head=head,
+            migrations_at_head=False,
+        )
     at_head = current == head
     if not at_head:
         response.status_code = 503
-    return Health(status="ok" if at_head else "degraded", database=True, postgis=version,
-                  migration=current, migration_head=head, migrations_at_head=at_head)
+    return Health(
+        status="ok" if at_head else "degraded",
+        database=True,
+        postgis=version,
+        migration=current,
+        migration_head=head,
+        migrations_at_head=at_head,
+    )

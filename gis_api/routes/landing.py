@@ -16,12 +16,24 @@ router = APIRouter()
 templates = Jinja2Templates(directory=Path(__file__).parents[1] / "templates")
 
 TEXT = {
-    "zh": {"title": "文明城市创建 GIS 巡查服务", "intro": "图层、覆盖检查与网格考核",
-           "other": "English", "layers": "图层", "layer": "图层", "count": "要素数",
-           "profile": "规则配置"},
-    "en": {"title": "Civilized-city inspection GIS", "intro": "Layers, coverage checks, grid "
-           "scorecards", "other": "中文", "layers": "Layers", "layer": "Layer",
-           "count": "Features", "profile": "Rule profile"},
+    "zh": {
+        "title": "文明城市创建 GIS 巡查服务",
+        "intro": "图层、覆盖检查与网格考核",
+        "other": "English",
+        "layers": "图层",
+        "layer": "图层",
+        "count": "要素数",
+        "profile": "规则配置",
+    },
+    "en": {
+        "title": "Civilized-city inspection GIS",
+        "intro": "Layers, coverage checks, grid scorecards",
+        "other": "中文",
+        "layers": "Layers",
+        "layer": "Layer",
+        "count": "Features",
+        "profile": "Rule profile",
+    },
 }
 
 
@@ -36,6 +48,10 @@ def landing(request: Request, lang: Literal["zh", "en"] = Query("zh")) -> HTMLRe
     return templates.TemplateResponse(
         request,
         "landing.html",
-        {"lang": lang, "t": TEXT[lang], "layers": layers,
-         "profile": request.app.state.profile.name},
+        {
+            "lang": lang,
+            "t": TEXT[lang],
+            "layers": layers,
+            "profile": request.app.state.profile.name,
+        },
     )

@@ -16,8 +16,9 @@ from layers import grid_codes
         ("231005001002003", "grid", "231005001002000"),
     ],
 )
-def test_a_well_formed_code_names_its_level_and_parent(code: str, level: str,
-                                                        parent: str | None) -> None:
+def test_a_well_formed_code_names_its_level_and_parent(
+    code: str, level: str, parent: str | None
+) -> None:
     assert grid_codes.level_of(code) == level
     assert grid_codes.parent_of(code) == parent
     assert grid_codes.problem_with(code, level, parent) is None
@@ -25,8 +26,14 @@ def test_a_well_formed_code_names_its_level_and_parent(code: str, level: str,
 
 @pytest.mark.parametrize(
     "code",
-    ["23100500100200", "2310050010020031", "23100500100200a", "231005000001000",
-     "231005001000003", "000000001002003"],
+    [
+        "23100500100200",
+        "2310050010020031",
+        "23100500100200a",
+        "231005000001000",
+        "231005001000003",
+        "000000001002003",
+    ],
 )
 def test_malformed_codes_are_refused(code: str) -> None:
     assert grid_codes.level_of(code) is None
