@@ -15,11 +15,14 @@ import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from data.problems import ProblemList
 from layers.catalog import FieldKind, LayerField, LayerSpec
+
+CHINA_TIME = ZoneInfo("Asia/Shanghai")
 
 CODE_NAMES = ("code", "编码", "编号")
 DERIVED = frozenset(
@@ -107,7 +110,13 @@ def _as_date(value: object) -> date:
         return value
     if isinstance(value, pd.Timestamp):
         return value.date()
-    return date.fromisoformat(str(value).strip()[:10])
+    return date.fromisoformat(_iso(value)[:10])
+
+
+def _iso(value: object) -> str:
+    """ISO 8601 text from the spellings files use: '2026/11/20' (Excel, shapefile), 'Z'."""
+    text = str(value).strip()
+    return text[:10].replace("/", "-") + text[10:].replace("Z", "+00:00")
 
 
 def _as_datetime(value: object) -> datetime:
@@ -118,11 +127,11 @@ def _as_datetime(value: object) -> datetime:
     elif isinstance(value, date):
         moment = datetime(value.year, value.month, value.day)
     else:
-        moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(_iso(value))
     if moment.tzinfo is None:
-        # Field devices in China log local time without an offset.
-        moment = moment.replace(tzinfo=UTC).astimezone(UTC)
-    return moment
+        # Field devices and spreadsheets in China log Beijing time without an offset.
+        moment = moment.replace(tzinfo=CHINA_TIME)
+    return moment.astimezone(UTC)
 
 
 def _choice_parser(field: LayerField) -> Callable[[object], str]:
@@ -167,14 +176,14 @@ PARSERS: dict[FieldKind, Callable[[LayerField], Callable[[object], Any]]] = {
 
 
 def parse_field(field: LayerField, values: list[object], problems: ProblemList) -> list[Any]:
-    """Parsed values of one field (None where empty); problems per row."""
+    """Parsed values of one field (its catalog default, else None, where empty)."""
     parse = PARSERS[field.kind](field)
     out: list[Any] = []
     for i, raw in enumerate(values):
         if _missing(raw):
             if field.required and field.default is None:
                 problems.add("required value missing", row=i + 1, field=field.name)
-            out.append(None)
+            out.append(field.default)
             continue
         try:
             value = parse(raw)

@@ -111,13 +111,21 @@ def _check_degrees(
     coords, owner = _coords(geoms, ok)
     x, y = coords[:, 0], coords[:, 1]
     bad = ~_in_box(x, y, (-180.0, 180.0), (-90.0, 90.0)) | ~np.isfinite(x) | ~np.isfinite(y)
+    swapped = _in_box(y, x, CHINA_LON, CHINA_LAT)
     for row in np.unique(owner[bad]):
         first = np.flatnonzero(bad & (owner == row))[0]
-        problems.add(
-            f"coordinates out of range for {crs.name} (longitude -180..180, latitude -90..90): "
-            f"{x[first]!r}, {y[first]!r}; projected metres declared as degrees?",
-            row=int(row) + 1,
-        )
+        where = f"{float(x[first])!r}, {float(y[first])!r}"
+        if swapped[first]:
+            reason = (
+                f"latitude and longitude appear swapped ({where} read as lon, lat; "
+                "latitude must be -90..90): put longitude first"
+            )
+        else:
+            reason = (
+                f"coordinates out of range for {crs.name} (longitude -180..180, "
+                f"latitude -90..90): {where}; projected metres declared as degrees?"
+            )
+        problems.add(reason, row=int(row) + 1)
         ok[row] = False
 
 
