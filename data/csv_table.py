@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from numpy.typing import NDArray
 
 from data.problems import ProblemList
 
@@ -90,7 +92,8 @@ def _xy_geometry(
             problems.add(
                 "coordinate is not a number", row=int(i) + 1, field=column, value=raw.iloc[i]
             )
-    return shapely.points(x, y)
+    points: NDArray[Any] = shapely.points(x, y)
+    return points
 
 
 def _wkt_geometry(values: pd.Series[str], problems: ProblemList) -> np.ndarray:

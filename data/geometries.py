@@ -172,7 +172,9 @@ def _repair(
     geoms: Geoms, ok: NDArray[np.bool_], kind: GeometryKind, problems: ProblemList
 ) -> list[Problem]:
     repaired: list[Problem] = []
-    valid = shapely.is_valid(np.where(ok, geoms, None))
+    candidates = geoms.copy()
+    candidates[~ok] = None
+    valid = shapely.is_valid(candidates)
     for i in np.flatnonzero(ok & ~valid):
         reason = shapely.is_valid_reason(geoms[i])
         fixed = _safe_repair(geoms[i], kind)

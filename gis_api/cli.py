@@ -6,14 +6,23 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 
 from data.crs import UnknownCrs
 from data.exporter import SUFFIX, ExportFormat, export_layer
@@ -43,6 +52,19 @@ def _engine(start_cluster: bool = True) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+@contextmanager
+def _migrated_engine() -> Iterator[Engine]:
+    """An engine on a database at the head migration; a clear error otherwise."""
+    with _engine() as engine:
+        if not migrate.is_at_head(engine):
+            current = migrate.current_revision(engine) or "none"
+            raise _fail(
+                f"the database is at migration {current}, not "
+                f"{migrate.head_revision(engine)}: run `civic-gis db migrate` first"
+            )
+        yield engine
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -156,10 +178,14 @@ def _load_files(engine: Engine, files: dict[str, Path], replace: bool) -> list[I
                     conn,
                     rows,
                     "insert",
-                    lambda done, total, t=task: bar.update(t, completed=done, total=total),
+                    partial(_advance, bar, task),
                 )
             )
     return reports
+
+
+def _advance(bar: Progress, task: TaskID, done: int, total: int) -> None:
+    bar.update(task, completed=done, total=total)
 
 
 def _print_reports(reports: list[ImportReport]) -> None:
@@ -198,7 +224,7 @@ def import_(
     """Import a GeoJSON, GeoPackage, zipped Shapefile or CSV file into a layer."""
     spec = CATALOG.get(layer)
     chosen: Mode = mode
-    with _engine() as engine, _progress() as bar:
+    with _migrated_engine() as engine, _progress() as bar:
         task = bar.add_task(f"importing {file.name}", total=None)
         report = import_file(
             engine,
@@ -221,7 +247,7 @@ def export(
     spec = CATALOG.get(layer)
     fmt: ExportFormat = format
     target = out_path or Path(f"{spec.id}{SUFFIX[fmt]}")
-    with _engine() as engine, _progress() as bar:
+    with _migrated_engine() as engine, _progress() as bar:
         bar.add_task(f"exporting {spec.id}", total=None)
         count = export_layer(engine, spec, fmt, target)
     out.print(f"{count} features of {spec.id} written to {target}")
@@ -256,3 +282,10 @@ def main() -> None:
     except cluster.ClusterError as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(1)
+    except OperationalError as exc:
+        err.print(f"[red]error:[/red] cannot reach the database: {exc.orig}", highlight=False)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

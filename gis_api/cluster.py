@@ -122,7 +122,8 @@ def find_bin_dir(config: ClusterConfig) -> Path:
     if initdb:
         return Path(initdb).parent
     raise ClusterError(
-        "PostgreSQL server programs not found: apt-get install postgresql-15 postgresql-15-postgis-3"
+        "PostgreSQL server programs not found: "
+        "apt-get install postgresql-15 postgresql-15-postgis-3"
     )
 
 

@@ -12,7 +12,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from layers.catalog import SCHOOLS, VENUES, Choice
 
 DEFAULT_PROFILE = Path(__file__).with_name("profiles") / "default.toml"
 
@@ -51,6 +53,25 @@ class ZoneRestriction(_Section):
     venue_types: list[str]
     school_types: list[str]
     distance_m: float = Field(gt=0)
+
+    @field_validator("venue_types")
+    @classmethod
+    def _known_venue_types(cls, value: list[str]) -> list[str]:
+        return _known(value, VENUES.field("venue_type").choices)
+
+    @field_validator("school_types")
+    @classmethod
+    def _known_school_types(cls, value: list[str]) -> list[str]:
+        return _known(value, SCHOOLS.field("school_type").choices)
+
+
+def _known(value: list[str], choices: tuple[Choice, ...]) -> list[str]:
+    """Types must be catalog keys: a misspelt type would silently never match."""
+    keys = [c.key for c in choices]
+    unknown = [v for v in value if v not in keys]
+    if unknown:
+        raise ValueError(f"unknown type(s) {', '.join(unknown)}; known: {', '.join(keys)}")
+    return value
 
 
 class SchoolZoneRules(_Section):

@@ -56,7 +56,7 @@ def test_the_tiny_city_imports_with_exact_counts_and_grids(engine: Engine, tmp_p
         for layer_id, gdf in city.items():
             count = conn.execute(text(f'SELECT count(*) FROM "{layer_id}"')).scalar()
             assert count == len(gdf), layer_id
-        grid_of = dict(
+        grid_of: dict[str, str] = dict(
             conn.execute(
                 text("SELECT l.code, g.code FROM street_lamps l JOIN grids g ON g.id = l.grid_id")
             ).all()
