@@ -61,7 +61,7 @@ _EE: Final = 0.00669342162296594323
 # BD-09 constant: pi * 3000 / 180.
 _X_PI: Final = math.pi * 3000.0 / 180.0
 
-# The box every public GCJ-02 encoder uses to decide what is "in China".
+# The box eviltransform, gcoord and PRCoords use to decide what is "in China".
 CHINA_LON: Final = (72.004, 137.8347)
 CHINA_LAT: Final = (0.8293, 55.8271)
 
@@ -356,7 +356,7 @@ def parse_crs(text: str) -> SourceCrs:
     except CRSError as exc:
         raise UnknownCrs(f"unknown CRS {text!r}: {_ACCEPTED}") from exc
     if not (crs.is_geographic or crs.is_projected):
-        raise UnknownCrs(f"CRS {text!r} ({crs.name}) is not a 2-D geographic or projected CRS")
+        raise UnknownCrs(f"CRS {text!r} ({crs.name}) is not a geographic or projected CRS")
     authority = crs.to_authority(min_confidence=100)
     if authority is not None and f"{authority[0]}:{authority[1]}" in ("EPSG:4326", "OGC:CRS84"):
         return WGS84
