@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
+from gis_api import problems
 from gis_api.database import database_url, make_engine
 from gis_api.routes import health, landing
 from gis_api.settings import Settings
-from layers.profile import load_profile
+from layers import migrate
+from layers.profile import RuleProfile, load_profile
+from layers.school_zones import sync_zone_distances
+
+log = logging.getLogger(__name__)
+
+
+def _prepare_database(engine: Engine, profile: RuleProfile) -> None:
+    """Hand the profile's school-zone distances to the database, if it is ready.
+
+    A database that is down or not migrated must not stop the service from
+    starting: `/health` then says what is wrong.
+    """
+    try:
+        if migrate.is_at_head(engine):
+            sync_zone_distances(engine, profile)
+    except SQLAlchemyError as exc:
+        log.warning("database not ready at start-up: %s", exc.__class__.__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -22,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(database_url(settings))
         app.state.engine = engine
+        _prepare_database(engine, profile)
         try:
             yield
         finally:
@@ -35,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.profile = profile
+    problems.install(app)
     app.include_router(landing.router)
     app.include_router(health.router)
     return app

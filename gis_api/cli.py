@@ -34,7 +34,8 @@ from gis_api.database import database_url, make_engine
 from gis_api.settings import Settings
 from layers import migrate
 from layers.catalog import CATALOG, UnknownLayer
-from layers.profile import InvalidProfile
+from layers.profile import InvalidProfile, load_profile
+from layers.school_zones import sync_zone_distances
 
 app = typer.Typer(help="civic-gis: 文明城市创建 GIS 巡查服务", no_args_is_help=True)
 db_app = typer.Typer(
@@ -129,6 +130,8 @@ def db_migrate(
             migrate.downgrade(engine, revision)
         else:
             migrate.upgrade(engine, revision)
+            if migrate.is_at_head(engine):
+                sync_zone_distances(engine, load_profile(Settings().profile))
         out.print(f"migration: {migrate.current_revision(engine) or 'none'}")
 
 
@@ -149,6 +152,7 @@ def demo(
 
     with _engine() as engine:
         migrate.upgrade(engine)
+        sync_zone_distances(engine, load_profile(Settings().profile))
         if _has_data(engine) and not replace:
             if if_empty:
                 out.print("demo: database already holds data, kept as it is")

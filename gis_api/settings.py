@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     pg_port: int = Field(default=54329, ge=1024, le=65535)
     pg_bin_dir: Path | None = None
     profile: Path | None = Field(default=None, description="City rule profile over the defaults.")
+    city_gk_epsg: int = Field(
+        default=4552,
+        description="The city's CGCS2000 Gauss-Kruger CRS (EPSG:4552 = CM 129E, Mudanjiang).",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 

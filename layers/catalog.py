@@ -104,6 +104,8 @@ class LayerSpec:
     default_color: str = "#3388ff"
     # Regular expression every human code must match (grids: 15 digits).
     code_pattern: str | None = None
+    # A derived layer is computed by the database from another layer (never imported).
+    derived_from: str | None = None
 
     @property
     def table(self) -> str:
@@ -571,3 +573,28 @@ class UnknownLayer(LookupError):
 
 
 CATALOG = Catalog()
+"""The layers users load and edit."""
+
+SCHOOL_ZONES = LayerSpec(
+    id="school_zones",
+    zh="学校周边限制区",
+    en="School zones",
+    geometry=GeometryKind.MULTIPOLYGON,
+    code_prefix="SCH",
+    style_field="school_type",
+    in_grid=False,
+    derived_from="schools",
+    default_color="#e53935",
+    fields=(
+        SCHOOLS.field("name"),
+        SCHOOLS.field("school_type"),
+        LayerField("distance_m", FieldKind.FLOAT, "限制距离(米)", "restricted distance (m)"),
+    ),
+)
+"""The restricted zone around each school: its campus buffered geodesically by the largest
+distance the rule profile sets for its school type (kept by triggers, migration 0003)."""
+
+DERIVED: tuple[LayerSpec, ...] = (SCHOOL_ZONES,)
+
+COLLECTIONS = Catalog(LAYERS + DERIVED)
+"""Everything the API and the map publish: the layers and the derived layers."""

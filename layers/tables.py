@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeEngine
 
-from layers.catalog import CATALOG, Catalog, FieldKind, LayerField, LayerSpec
+from layers.catalog import COLLECTIONS, Catalog, FieldKind, LayerField, LayerSpec
 
 SRID = 4326
 
@@ -171,11 +171,19 @@ def layer_table(layer: LayerSpec, metadata: MetaData) -> Table:
     return table
 
 
-def build_metadata(catalog: Catalog = CATALOG) -> MetaData:
+def build_metadata(catalog: Catalog = COLLECTIONS) -> MetaData:
     """All layer tables (and the support tables) on a fresh MetaData."""
     metadata = MetaData(naming_convention=NAMING)
     for layer in catalog:
         layer_table(layer, metadata)
+    Table(
+        "school_zone_distances",
+        metadata,
+        Column("school_type", Text, primary_key=True),
+        Column("distance_m", Double, nullable=False),
+        CheckConstraint("distance_m > 0", name="distance_positive"),
+        comment="学校限制距离(来自规则配置) / zone distance per school type, from the profile",
+    )
     return metadata
 
 

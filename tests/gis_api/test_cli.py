@@ -49,7 +49,7 @@ def test_db_migrate_and_status_on_an_external_database(own_database: str) -> Non
     assert run(own_database, "db", "migrate").returncode == 0
     status = run(own_database, "db", "status")
     assert status.returncode == 0
-    assert "0002 (head 0002)" in status.stdout
+    assert "0003 (head 0003)" in status.stdout
 
 
 def test_db_up_refuses_when_an_external_database_is_configured(own_database: str) -> None:

@@ -1,0 +1,1 @@
+"""OGC API Features and Tiles: the open-standard HTTP face of every layer."""
