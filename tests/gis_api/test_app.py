@@ -51,4 +51,5 @@ def test_the_landing_page_is_chinese_by_default_and_counts_every_layer(
     assert "路灯" in page.text and "网格" in page.text
     english = client.get("/?lang=en")
     assert "Street lamps" in english.text or "street lamps" in english.text.lower()
-    assert client.get("/?lang=fr").status_code == 422
+    refused = client.get("/?lang=fr")
+    assert refused.status_code == 400 and "lang" in refused.json()["detail"]
