@@ -12,7 +12,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gis_api import problems
 from gis_api.database import database_url, make_engine
-from gis_api.routes import health, landing
+from gis_api.ogc import features
+from gis_api.routes import api_docs, health, landing, tiles
 from gis_api.settings import Settings
 from layers import migrate
 from layers.profile import RuleProfile, load_profile
@@ -54,10 +55,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="文明城市创建 GIS 巡查服务 / civilized-city inspection GIS",
         version="0.1.0",
         lifespan=lifespan,
+        openapi_url="/api",
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.profile = profile
+    app.state.extent_cache = {}
     problems.install(app)
+    api_docs.install(app)
     app.include_router(landing.router)
     app.include_router(health.router)
+    app.include_router(features.router)
+    app.include_router(tiles.router)
     return app

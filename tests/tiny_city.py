@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pyogrio
+import shapely
 from pyproj import Transformer
 from shapely.geometry import LineString, Point, Polygon, box
-from shapely.ops import transform
 
 DISTRICT = "231005000000000"
 STREET = "231005001000000"
@@ -31,7 +32,10 @@ ORIGIN = _to_metric.transform(129.60, 44.58)
 
 def wgs(geom: Any) -> Any:
     """A geometry given in metres from the origin, in WGS-84."""
-    return transform(lambda x, y: _to_wgs.transform(x + ORIGIN[0], y + ORIGIN[1]), geom)
+    return shapely.transform(
+        geom,
+        lambda xy: np.column_stack(_to_wgs.transform(xy[:, 0] + ORIGIN[0], xy[:, 1] + ORIGIN[1])),
+    )
 
 
 def frame(rows: list[dict[str, Any]]) -> gpd.GeoDataFrame:

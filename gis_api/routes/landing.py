@@ -5,10 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+import orjson
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import Response
 from fastapi.templating import Jinja2Templates
 
+from gis_api.ogc.features import landing_document
+from gis_api.ogc.negotiate import negotiate
+from gis_api.ogc.params import reject_unknown
 from layers.catalog import CATALOG
 from layers.queries import layer_counts
 
@@ -24,6 +28,7 @@ TEXT = {
         "layer": "图层",
         "count": "要素数",
         "profile": "规则配置",
+        "collections": "数据集 (OGC API)",
     },
     "en": {
         "title": "Civilized-city inspection GIS",
@@ -33,13 +38,21 @@ TEXT = {
         "layer": "Layer",
         "count": "Features",
         "profile": "Rule profile",
+        "collections": "Collections (OGC API)",
     },
 }
 
 
-@router.get("/", response_class=HTMLResponse, tags=["service"])
-def landing(request: Request, lang: Literal["zh", "en"] = Query("zh")) -> HTMLResponse:
-    """Landing page listing every layer with its feature count."""
+@router.get("/", tags=["service"], summary="Landing page (OGC API)")
+def landing(
+    request: Request,
+    lang: Literal["zh", "en"] = Query("zh"),
+    f: Literal["json", "html"] | None = Query(None, description="json or html"),
+) -> Response:
+    """OGC landing document for clients; for people, every layer with its feature count."""
+    reject_unknown(request.query_params, ("f", "lang"))
+    if negotiate(request) == "json":
+        return Response(orjson.dumps(landing_document(request)), media_type="application/json")
     counts = layer_counts(request.app.state.engine)
     layers = [
         {"id": spec.id, "label": spec.zh if lang == "zh" else spec.en, "count": counts[spec.id]}
