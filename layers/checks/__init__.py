@@ -1,0 +1,18 @@
+"""Campaign rules as checks: each answers pass/fail for a scope, with evidence on the map."""
+
+from __future__ import annotations
+
+from layers.checks.framework import CheckError, Rule
+from layers.checks.lamp_lighting import LampLightingRate
+from layers.checks.school_zones import SchoolZones
+
+RULES: dict[str, Rule] = {rule.id: rule for rule in (LampLightingRate(), SchoolZones())}
+"""Every rule, by its id (ids are a contract: HTTP paths and the CLI use them)."""
+
+
+def get_rule(rule_id: str) -> Rule:
+    """The rule called `rule_id`; CheckError naming the known ones."""
+    try:
+        return RULES[rule_id]
+    except KeyError:
+        raise CheckError(f"unknown rule {rule_id!r}; rules: {', '.join(RULES)}") from None

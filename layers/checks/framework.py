@@ -1,0 +1,183 @@
+"""What every check shares: scopes, parameters from the profile, verdicts, evidence.
+
+A check is set-based SQL over the whole scope (never a loop over features), so
+the same rule answers one grid or the whole city, and `by_unit` answers every
+grid/community/street at once for the scorecards. Assets reach their grid
+through `grid_id`, kept by triggers; higher units are prefixes of grid codes
+(6 district + 3 street + 3 community + 3 grid digits).
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlalchemy import Connection, text
+
+from layers.profile import RuleProfile
+
+Level = Literal["grid", "community", "street"]
+LEVELS: tuple[Level, ...] = ("grid", "community", "street")
+
+# Digits of a grid code that identify a unit of each level.
+_PREFIX = {"street": 9, "community": 12, "grid": 15}
+
+
+class CheckError(ValueError):
+    """A bad scope or parameter: the message names it."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a check looks: everything, or one street, community or grid."""
+
+    level: Literal["all", "street", "community", "grid"]
+    code: str | None = None
+
+    @property
+    def label(self) -> str:
+        """'all' or 'grid:231005001001001'."""
+        return "all" if self.code is None else f"{self.level}:{self.code}"
+
+    @property
+    def prefix(self) -> str | None:
+        """The grid-code prefix of the grid cells in scope (None: all)."""
+        return None if self.code is None else self.code[: _PREFIX[self.level]]
+
+
+def parse_scope(value: str | None) -> Scope:
+    """'all', 'grid:CODE', 'community:CODE' or 'street:CODE' (15-digit codes)."""
+    if value is None or value == "all":
+        return Scope("all")
+    level, _, code = value.partition(":")
+    if level not in _PREFIX or not re.fullmatch(r"[0-9]{15}", code):
+        raise CheckError(
+            f"scope {value!r} is not all, grid:CODE, community:CODE or street:CODE (15-digit codes)"
+        )
+    tail = code[_PREFIX[level] :]
+    if set(tail) - {"0"}:
+        raise CheckError(f"scope {value!r}: a {level} code ends in {len(tail)} zeros")
+    return Scope(level, code)  # type: ignore[arg-type]
+
+
+def unit_sql(level: Level, grid_code: str = "g.code") -> str:
+    """SQL for the code of the unit (of `level`) a grid cell belongs to."""
+    keep = _PREFIX[level]
+    if keep == 15:
+        return grid_code
+    return f"(left({grid_code}, {keep}) || '{'0' * (15 - keep)}')"
+
+
+def scope_sql(scope: Scope, grid_id: str = "a.grid_id") -> tuple[str, dict[str, Any]]:
+    """A WHERE fragment keeping rows whose grid lies in scope, and its parameters."""
+    if scope.prefix is None:
+        return "TRUE", {}
+    return (
+        f"{grid_id} IN (SELECT id FROM grids WHERE level = 'grid' AND code LIKE :scope_prefix)",
+        {"scope_prefix": scope.prefix + "%"},
+    )
+
+
+def rows(conn: Connection, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Result rows as dicts."""
+    return [dict(r._mapping) for r in conn.execute(text(sql), dict(params))]
+
+
+def features(conn: Connection, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """GeoJSON features from a query selecting `geometry` (GeoJSON text) and properties."""
+    out = []
+    for row in rows(conn, sql, params):
+        geometry = row.pop("geometry")
+        out.append({"type": "Feature", "geometry": _json(geometry), "properties": row})
+    return out
+
+
+def _json(value: Any) -> Any:
+    import orjson
+
+    return orjson.loads(value) if isinstance(value, str) else value
+
+
+@dataclass
+class Outcome:
+    """A verdict with its figures and the evidence (GeoJSON features saying why)."""
+
+    summary: dict[str, Any]
+    passed: bool | None
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class UnitVerdict:
+    """One unit's result for the scorecards: its figure and pass/fail."""
+
+    figure: float | None
+    passed: bool | None
+    note: str = ""
+
+
+class Params(BaseModel):
+    """Base of each rule's parameters: unknown names are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _nest(overrides: Mapping[str, str]) -> dict[str, Any]:
+    """'lighting_rate.main=0.98' → {'lighting_rate': {'main': '0.98'}}."""
+    nested: dict[str, Any] = {}
+    for key, value in overrides.items():
+        parts = key.split(".")
+        where = nested
+        for part in parts[:-1]:
+            where = where.setdefault(part, {})
+            if not isinstance(where, dict):
+                raise CheckError(f"parameter {key!r} mixes a value and a table")
+        where[parts[-1]] = value
+    return nested
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+class Rule(ABC):
+    """One campaign rule as a check."""
+
+    id: ClassVar[str]
+    zh: ClassVar[str]
+    en: ClassVar[str]
+    description: ClassVar[str]
+    params_model: ClassVar[type[Params]]
+
+    @abstractmethod
+    def defaults(self, profile: RuleProfile) -> dict[str, Any]:
+        """The rule's parameters as the profile sets them."""
+
+    def parameters(self, profile: RuleProfile, overrides: Mapping[str, str] | None = None) -> Any:
+        """Profile values, with per-request overrides (what-if); CheckError names bad ones."""
+        data = _merge(self.defaults(profile), _nest(overrides or {}))
+        try:
+            return self.params_model.model_validate(data)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            )
+            raise CheckError(f"parameters of {self.id}: {problems}") from exc
+
+    @abstractmethod
+    def evaluate(self, conn: Connection, scope: Scope, params: Any) -> Outcome:
+        """The verdict over a scope, with evidence."""
+
+    @abstractmethod
+    def by_unit(self, conn: Connection, level: Level, params: Any) -> dict[str, UnitVerdict]:
+        """Every unit of a level at once (for scorecards): unit code → verdict."""
