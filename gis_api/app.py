@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from gis_api import problems
 from gis_api.database import database_url, make_engine
 from gis_api.ogc import features
-from gis_api.routes import api_docs, health, landing, tiles
+from gis_api.routes import api_docs, checks, health, landing, tiles
 from gis_api.settings import Settings
 from layers import migrate
 from layers.profile import RuleProfile, load_profile
@@ -67,5 +67,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(landing.router)
     app.include_router(health.router)
     app.include_router(features.router)
+    app.include_router(checks.router)
     app.include_router(tiles.router)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ from gis_api.database import database_url, make_engine
 from gis_api.settings import Settings
 from layers import migrate
 from layers.catalog import CATALOG, UnknownLayer
+from layers.checks.framework import CheckError
 from layers.profile import InvalidProfile, load_profile
 from layers.school_zones import sync_zone_distances
 
@@ -258,6 +260,45 @@ def export(
 
 
 @app.command()
+def check(
+    rule: Annotated[str | None, typer.Argument(help="Rule id; all rules when omitted")] = None,
+    scope: Annotated[
+        str, typer.Option(help="all | grid:CODE | community:CODE | street:CODE")
+    ] = "all",
+    format: Annotated[Literal["table", "json", "geojson"], typer.Option()] = "table",
+) -> None:
+    """Run campaign checks: verdicts, figures and evidence."""
+    from layers.checks import RULES
+    from layers.checks.reports import run_check
+
+    profile = load_profile(Settings().profile)
+    rule_ids = [rule] if rule else list(RULES)
+    with _migrated_engine() as engine, engine.connect() as conn:
+        reports = [run_check(conn, profile, r, scope) for r in rule_ids]
+    if format == "json":
+        sys.stdout.write(json.dumps(reports, ensure_ascii=False, indent=1) + "\n")
+        return
+    if format == "geojson":
+        features = [
+            {**f, "properties": {"rule": r["rule"], **f["properties"]}}
+            for r in reports
+            for f in r["evidence"]["features"]
+        ]
+        collection = {"type": "FeatureCollection", "features": features}
+        sys.stdout.write(json.dumps(collection, ensure_ascii=False) + "\n")
+        return
+    table = Table("rule", "名称", "scope", "verdict", "evidence")
+    for r in reports:
+        verdict = {True: "[green]pass 通过[/green]", False: "[red]fail 未通过[/red]"}.get(
+            r["passed"], "n/a"
+        )
+        table.add_row(
+            r["rule"], r["name"]["zh"], r["scope"], verdict, str(len(r["evidence"]["features"]))
+        )
+    out.print(table)
+
+
+@app.command()
 def serve(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
@@ -280,7 +321,7 @@ def main() -> None:
     except InvalidImport as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(2)
-    except (UnknownLayer, UnknownCrs, InvalidProfile) as exc:
+    except (UnknownLayer, UnknownCrs, InvalidProfile, CheckError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         sys.exit(2)
     except cluster.ClusterError as exc:

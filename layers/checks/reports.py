@@ -1,0 +1,89 @@
+"""Check reports and scorecards as JSON-ready documents, shared by the API and the CLI."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Connection, text
+
+from layers.checks import RULES, get_rule
+from layers.checks.framework import LEVELS, CheckError, Level, Rule, parse_scope
+from layers.profile import RuleProfile
+
+
+def describe(rule: Rule, profile: RuleProfile) -> dict[str, Any]:
+    """A rule's names, description and current profile values."""
+    return {
+        "id": rule.id,
+        "name": {"zh": rule.zh, "en": rule.en},
+        "description": rule.description,
+        "parameters": rule.parameters(profile).model_dump(mode="json"),
+    }
+
+
+def run_check(
+    conn: Connection,
+    profile: RuleProfile,
+    rule_id: str,
+    scope: str | None = None,
+    overrides: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """One rule over one scope: parameters used, summary, verdict and evidence."""
+    rule = get_rule(rule_id)
+    where = parse_scope(scope)
+    params = rule.parameters(profile, overrides)
+    outcome = rule.evaluate(conn, where, params)
+    return {
+        "rule": rule.id,
+        "name": {"zh": rule.zh, "en": rule.en},
+        "parameters": params.model_dump(mode="json"),
+        "scope": where.label,
+        "passed": outcome.passed,
+        "summary": outcome.summary,
+        "evidence": {"type": "FeatureCollection", "features": outcome.evidence},
+    }
+
+
+def scorecard(conn: Connection, profile: RuleProfile, level: str) -> dict[str, Any]:
+    """Every rule per unit of `level`, ranked: most rules passed first, the last named."""
+    if level not in LEVELS:
+        raise CheckError(f"level {level!r} is not one of {', '.join(LEVELS)}")
+    unit_level: Level = level
+    names = {
+        r.code: r.name
+        for r in conn.execute(text("SELECT code, name FROM grids WHERE level = :l"), {"l": level})
+    }
+    results = {
+        rule.id: rule.by_unit(conn, unit_level, rule.parameters(profile)) for rule in RULES.values()
+    }
+    units = sorted(set(names) | {u for verdicts in results.values() for u in verdicts})
+    rows: list[dict[str, Any]] = []
+    for unit in units:
+        cells = {}
+        for rule_id, verdicts in results.items():
+            verdict = verdicts.get(unit)
+            cells[rule_id] = (
+                {"passed": None, "figure": None}
+                if verdict is None
+                else {"passed": verdict.passed, "figure": verdict.figure}
+            )
+        judged = [c["passed"] for c in cells.values() if c["passed"] is not None]
+        rows.append(
+            {
+                "code": unit,
+                "name": names.get(unit),
+                "passed": sum(1 for p in judged if p),
+                "failed": sum(1 for p in judged if not p),
+                "rules": cells,
+            }
+        )
+    rows.sort(key=lambda r: (-int(r["passed"]), int(r["failed"]), str(r["code"])))
+    for rank, row in enumerate(rows, start=1):
+        row["rank"] = rank
+    return {
+        "level": level,
+        "rules": list(RULES),
+        "units": rows,
+        "last": rows[-1]["code"] if rows else None,
+    }
