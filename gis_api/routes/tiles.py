@@ -32,6 +32,7 @@ import orjson
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
+from gis_api.ogc.params import reject_unknown
 from gis_api.problems import ApiProblem
 from layers import tiles
 from layers.catalog import COLLECTIONS, LayerSpec, UnknownLayer
@@ -77,14 +78,7 @@ Row = Annotated[str, Path(description="Row from the north = OGC tileRow (XYZ y)"
 
 def _reject_unknown(request: Request, allowed: Iterable[str]) -> None:
     """400 naming every query parameter this endpoint does not know; `f` must be json."""
-    known = set(allowed)
-    unknown = sorted({p for p in request.query_params if p not in known})
-    if unknown:
-        accepted = ", ".join(sorted(known)) or "none"
-        raise ApiProblem(
-            400,
-            f"unknown query parameter(s): {', '.join(unknown)}; this endpoint accepts: {accepted}",
-        )
+    reject_unknown(request.query_params, allowed)
     f = request.query_params.get("f")
     if f is not None and f != "json":
         raise ApiProblem(400, f"f: only 'json' is offered here, not {f!r}")

@@ -46,10 +46,11 @@ def test_the_landing_page_is_chinese_by_default_and_counts_every_layer(
         import_file(
             engine, write_geojson(tiny_city()[spec.id], tmp_path / f"{spec.id}.geojson"), spec
         )
-    page = client.get("/")
+    html = {"Accept": "text/html"}
+    page = client.get("/", headers=html)
     assert page.status_code == 200
     assert "路灯" in page.text and "网格" in page.text
-    english = client.get("/?lang=en")
+    english = client.get("/?lang=en", headers=html)
     assert "Street lamps" in english.text or "street lamps" in english.text.lower()
     refused = client.get("/?lang=fr")
     assert refused.status_code == 400 and "lang" in refused.json()["detail"]

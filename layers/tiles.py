@@ -1,0 +1,323 @@
+"""Mapbox Vector Tiles of the layers, built by PostGIS (`ST_AsMVT`) in one query per tile.
+
+Tiles are WebMercatorQuad (EPSG:3857) tiles of extent 4096 with a 64-unit buffer.
+Rows are selected with `geom && ST_Transform(ST_TileEnvelope(z, x, y, margin), 4326)`:
+the *envelope* is transformed, never the column, so the GiST index on `geom` answers
+(a transform on the column defeats the index, TRAPS.md). Only the selected rows are
+transformed to 3857 for `ST_AsMVTGeom`.
+
+Simplification (lines and polygons): each geometry is simplified in 3857 with
+`ST_SimplifyPreserveTopology` at a tolerance of 4 tile units (tile width / 1024: half a
+pixel of a 512-px tile, a quarter of a 256-px one), then `ST_AsMVTGeom` snaps it to the
+4096 grid. Lines and polygons whose bounding box is smaller than one pixel of a 256-px
+tile (16 units) in both directions are left out: they would not be drawn. Neighbouring
+polygons are simplified one by one, so shared edges may part by under half a pixel.
+
+Thinning (point layers below zoom 14): points are counted in cells of 16 px of a
+256-px tile (a 16 x 16 grid per tile, aligned on the tile grid), and each cell is one
+point at the centroid of its members, carrying `count` and the style field: the worst
+value for layers whose choices are declared from good to bad (`WORST_FIRST`: lamp
+status, bin condition), else the most frequent value (ties: the first declared). A tile
+then holds at most 18 x 18 cells per point layer (a ring of cells lies in the buffer),
+whatever the density: a few KB, far below 500 KB (100,000 lamps on 100 km²: 4 KB at
+z12-13, 157 KB for the same density unthinned at z14). The query reads one whole cell
+beyond the tile, so a cell near an edge has the same count in both tiles.
+
+Attributes (full zoom): `id` (also the MVT feature id), `code`, `name` and every
+choice, boolean, number and date field of the catalog (dates as ISO text, date-times
+in UTC with `Z`). Free-text fields other than `name` (addresses, officers, phone
+numbers, licences, references) and the JSONB `properties` stay in the features API:
+tiles are cached publicly and are meant for drawing and picking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from layers.catalog import COLLECTIONS, Catalog, FieldKind, GeometryKind, LayerField, LayerSpec
+
+EXTENT = 4096
+"""Tile coordinate units per tile side."""
+BUFFER = 64
+"""Units kept beyond the tile edge so symbols and strokes do not break at tile edges."""
+THIN_BELOW_ZOOM = 14
+"""Point layers are aggregated into cells below this zoom."""
+CELLS_PER_TILE = 16
+"""Cells per tile side when thinning: 16 px cells on a 256-px tile."""
+SIMPLIFY_UNITS = 4
+"""Simplification tolerance in tile units (4 of 4096 = tile width / 1024)."""
+MIN_SIZE_UNITS = EXTENT // 256
+"""Lines/polygons smaller than this in both directions (one 256-px pixel) are left out."""
+EARTH_RADIUS = 6378137.0
+"""Sphere radius of EPSG:3857 (the WGS 84 semi-major axis)."""
+WORLD_HALF = 20037508.342789244
+"""Half the side of the WebMercatorQuad square (π·R), in metres of EPSG:3857."""
+MAX_ZOOM = 22
+"""Deepest zoom advertised (TileJSON, tileset layers); tiles are served to 24, the matrix."""
+
+WORST_FIRST: frozenset[str] = frozenset({"street_lamps", "bins"})
+"""Point layers whose style-field choices are declared from good to bad: a cell shows its worst."""
+
+_TILE_FIELD_KINDS = frozenset(
+    {
+        FieldKind.CHOICE,
+        FieldKind.BOOLEAN,
+        FieldKind.INTEGER,
+        FieldKind.FLOAT,
+        FieldKind.DATE,
+        FieldKind.DATETIME,
+    }
+)
+_DATETIME_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS"Z"'
+_DATE_FORMAT = "YYYY-MM-DD"
+_JSON_TYPES = {
+    FieldKind.TEXT: "string",
+    FieldKind.CHOICE: "string",
+    FieldKind.INTEGER: "integer",
+    FieldKind.FLOAT: "number",
+    FieldKind.BOOLEAN: "boolean",
+    FieldKind.DATE: "string",
+    FieldKind.DATETIME: "string",
+}
+_TILEJSON_TYPES = {
+    "string": "String",
+    "integer": "Number",
+    "number": "Number",
+    "boolean": "Boolean",
+}
+
+
+def tile_fields(spec: LayerSpec) -> tuple[LayerField, ...]:
+    """The catalog fields a full-zoom tile carries (see the module docstring for why)."""
+    return tuple(f for f in spec.fields if f.name == "name" or f.kind in _TILE_FIELD_KINDS)
+
+
+def is_thinned(spec: LayerSpec, z: int) -> bool:
+    """Whether the layer's features are aggregated into cells at zoom `z`."""
+    return spec.geometry is GeometryKind.POINT and z < THIN_BELOW_ZOOM
+
+
+def geometry_dimension(spec: LayerSpec) -> int:
+    """0 for points, 1 for lines, 2 for polygons (OGC `geometryDimension`)."""
+    return {GeometryKind.POINT: 0, GeometryKind.LINESTRING: 1, GeometryKind.MULTIPOLYGON: 2}[
+        spec.geometry
+    ]
+
+
+def attribute_schema(spec: LayerSpec) -> dict[str, dict[str, Any]]:
+    """JSON-schema of every attribute the layer's tiles may carry, thinned cells included."""
+    props: dict[str, dict[str, Any]] = {
+        "id": {"type": "integer", "title": "标识 / id"},
+        "code": {"type": "string", "title": "编码 / code"},
+    }
+    for f in tile_fields(spec):
+        prop: dict[str, Any] = {"type": _JSON_TYPES[f.kind], "title": f"{f.zh} / {f.en}"}
+        if f.choices:
+            prop["enum"] = list(f.choice_keys())
+        if f.kind is FieldKind.DATE:
+            prop["format"] = "date"
+        elif f.kind is FieldKind.DATETIME:
+            prop["format"] = "date-time"
+        props[f.name] = prop
+    if spec.geometry is GeometryKind.POINT:
+        below = f"z<{THIN_BELOW_ZOOM}"
+        props["count"] = {
+            "type": "integer",
+            "title": f"聚合单元要素数({below}) / features in the cell ({below})",
+        }
+    return props
+
+
+def tilejson_fields(spec: LayerSpec) -> dict[str, str]:
+    """TileJSON `fields` of the layer: attribute name -> String / Number / Boolean."""
+    return {name: _TILEJSON_TYPES[p["type"]] for name, p in attribute_schema(spec).items()}
+
+
+def thinning_rule() -> str:
+    """One sentence stating the thinning and simplification rules, for metadata documents."""
+    return (
+        f"Below zoom {THIN_BELOW_ZOOM}, point layers are aggregated into cells of "
+        f"1/{CELLS_PER_TILE} of a tile (16 px of a 256-px tile): one point per cell at the "
+        "centroid of its members with `count` and the style field (worst value for "
+        f"{', '.join(sorted(WORST_FIRST))}, else the most frequent). Lines and polygons are "
+        "simplified to tile width / 1024 and left out when smaller than tile width / 256."
+    )
+
+
+def tile_width_m(z: int) -> float:
+    """Side of a zoom-`z` tile in EPSG:3857 metres."""
+    return 2 * WORLD_HALF / float(2**z)
+
+
+# --- SQL -----------------------------------------------------------------------------
+
+
+def _q(name: str) -> str:
+    """A quoted SQL identifier (names come from the catalog, never from a request)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _field_sql(f: LayerField) -> str:
+    col = f"t.{_q(f.name)}"
+    if f.kind is FieldKind.DATE:
+        return f"to_char({col}, :date_format) AS {_q(f.name)}"
+    if f.kind is FieldKind.DATETIME:
+        return f"to_char({col} AT TIME ZONE 'UTC', :datetime_format) AS {_q(f.name)}"
+    return f"{col} AS {_q(f.name)}"
+
+
+_ENVELOPE = "ST_TileEnvelope(:z, :x, :y)"
+
+
+def _filter(margin_param: str) -> str:
+    """The index-assisted row filter: the envelope (with margin) is transformed, not `geom`."""
+    return f"t.geom && ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => :{margin_param}), 4326)"
+
+
+@dataclass(frozen=True)
+class _LayerSql:
+    """One `(SELECT ST_AsMVT(...))` scalar subquery and the parameters it adds."""
+
+    sql: str
+    params: dict[str, Any]
+
+
+def _features_sql(spec: LayerSpec, i: int, z: int) -> _LayerSql:
+    """Every feature of one layer with its attributes, geometry simplified by zoom.
+
+    Rows whose geometry `ST_AsMVTGeom` collapses to NULL are skipped by `ST_AsMVT`
+    itself; filtering them in SQL would evaluate `ST_AsMVTGeom` twice per row.
+    """
+    columns = ", ".join(
+        ["t.id AS fid", "t.id AS id", "t.code AS code", *(_field_sql(f) for f in tile_fields(spec))]
+    )
+    params: dict[str, Any] = {f"name_{i}": spec.id}
+    if spec.geometry is GeometryKind.POINT:
+        geom = "ST_Transform(t.geom, 3857)"
+        size_filter = ""
+    else:
+        unit = tile_width_m(z) / EXTENT
+        geom = f"ST_SimplifyPreserveTopology(ST_Transform(t.geom, 3857), :tol_{i})"
+        params[f"tol_{i}"] = SIMPLIFY_UNITS * unit
+        params[f"min_{i}"] = MIN_SIZE_UNITS * unit
+        # Box of the 3857 geometry from the 4326 box (Mercator maps boxes onto boxes).
+        box = "ST_Transform(ST_Envelope(t.geom), 3857)"
+        size_filter = (
+            f" AND (ST_XMax({box}) - ST_XMin({box}) >= :min_{i}"
+            f" OR ST_YMax({box}) - ST_YMin({box}) >= :min_{i})"
+        )
+    sql = (
+        f"(SELECT ST_AsMVT(q, :name_{i}, {EXTENT}, 'geom', 'fid') FROM ("
+        f"SELECT {columns}, ST_AsMVTGeom({geom}, {_ENVELOPE}, {EXTENT}, {BUFFER}, true) AS geom"
+        f" FROM {_q(spec.table)} AS t WHERE {_filter('margin')}{size_filter}"
+        ") AS q)"
+    )
+    return _LayerSql(sql, params)
+
+
+def _cells_sql(spec: LayerSpec, i: int, z: int) -> _LayerSql:
+    """One point per occupied cell with `count` and the cell's worst or majority style value.
+
+    Web Mercator coordinates are computed with the spherical formulas EPSG:3857 defines
+    (x = R·lon, y = R·ln tan(π/4 + lat/2)) rather than `ST_Transform`: the same numbers,
+    ~10x cheaper when a low-zoom tile reads tens of thousands of points.
+    """
+    params: dict[str, Any] = {f"name_{i}": spec.id, f"cell_{i}": tile_width_m(z) / CELLS_PER_TILE}
+    style_select = ""
+    style_column = ""
+    if spec.style_field is not None:
+        field = spec.field(spec.style_field)
+        params[f"keys_{i}"] = list(field.choice_keys())
+        keys = f"CAST(:keys_{i} AS text[])"
+        position = f"array_position({keys}, p.v)"
+        summary = (
+            f"max({position})"
+            if spec.id in WORST_FIRST
+            else f"mode() WITHIN GROUP (ORDER BY {position})"
+        )
+        style_select = f", ({keys})[{summary}] AS {_q(field.name)}"
+        style_column = f", t.{_q(field.name)} AS v"
+    cell = f":cell_{i}"
+    centroid = "ST_SetSRID(ST_MakePoint(avg(p.mx), avg(p.my)), 3857)"
+    sql = (
+        f"(SELECT ST_AsMVT(q, :name_{i}, {EXTENT}, 'geom') FROM ("
+        f"SELECT count(*)::integer AS count{style_select},"
+        f" ST_AsMVTGeom({centroid}, {_ENVELOPE}, {EXTENT}, {BUFFER}, true) AS geom"
+        " FROM (SELECT :earth_radius * radians(ST_X(t.geom)) AS mx,"
+        " :earth_radius * ln(tan(pi() / 4 + radians(ST_Y(t.geom)) / 2)) AS my"
+        f"{style_column} FROM {_q(spec.table)} AS t WHERE {_filter('cell_margin')}) AS p"
+        f" GROUP BY floor((p.mx + :world_half) / {cell}), floor((p.my + :world_half) / {cell})"
+        ") AS q)"
+    )
+    return _LayerSql(sql, params)
+
+
+def _layer_sql(spec: LayerSpec, i: int, z: int) -> _LayerSql:
+    return _cells_sql(spec, i, z) if is_thinned(spec, z) else _features_sql(spec, i, z)
+
+
+def _common_params(z: int, x: int, y: int) -> dict[str, Any]:
+    return {
+        "z": z,
+        "x": x,
+        "y": y,
+        "margin": BUFFER / EXTENT,
+        # One whole cell around the tile, so edge cells are complete (same count in both tiles).
+        "cell_margin": 1 / CELLS_PER_TILE,
+        "world_half": WORLD_HALF,
+        "earth_radius": EARTH_RADIUS,
+        "date_format": _DATE_FORMAT,
+        "datetime_format": _DATETIME_FORMAT,
+    }
+
+
+def tile_query(specs: tuple[LayerSpec, ...], z: int, x: int, y: int) -> tuple[str, dict[str, Any]]:
+    """The SQL (one statement, one MVT layer per spec, `||`-concatenated) and its parameters."""
+    params = _common_params(z, x, y)
+    parts = []
+    for i, spec in enumerate(specs):
+        layer = _layer_sql(spec, i, z)
+        parts.append(f"COALESCE({layer.sql}, ''::bytea)")
+        params.update(layer.params)
+    return "SELECT " + " || ".join(parts) + " AS mvt", params
+
+
+def _run(engine: Engine, specs: tuple[LayerSpec, ...], z: int, x: int, y: int) -> bytes:
+    sql, params = tile_query(specs, z, x, y)
+    with engine.connect() as conn:
+        value = conn.execute(text(sql), params).scalar_one()
+    return bytes(value) if value else b""
+
+
+def layer_tile(engine: Engine, spec: LayerSpec, z: int, x: int, y: int) -> bytes:
+    """The MVT of one layer at tile z/x/y (x = column, y = row from the top); b"" if empty."""
+    return _run(engine, (spec,), z, x, y)
+
+
+def all_layers_tile(
+    engine: Engine, z: int, x: int, y: int, catalog: Catalog = COLLECTIONS
+) -> bytes:
+    """One MVT with one layer per collection (empty layers omitted); b"" if all are empty."""
+    return _run(engine, tuple(catalog), z, x, y)
+
+
+Bounds = tuple[float, float, float, float]
+
+
+def extent(engine: Engine, specs: tuple[LayerSpec, ...]) -> Bounds | None:
+    """Lon/lat box (west, south, east, north) of the layers' features; None when all are empty."""
+    union = " UNION ALL ".join(
+        f"SELECT ST_Extent(geom)::geometry AS e FROM {_q(spec.table)}" for spec in specs
+    )
+    sql = (
+        "SELECT ST_XMin(b), ST_YMin(b), ST_XMax(b), ST_YMax(b) "
+        f"FROM (SELECT ST_Extent(e) AS b FROM ({union}) AS u) AS s"
+    )
+    with engine.connect() as conn:
+        row = conn.execute(text(sql)).one()
+    if row[0] is None:
+        return None
+    return float(row[0]), float(row[1]), float(row[2]), float(row[3])
