@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from layers.checks.framework import CheckError, Rule
+from layers.checks.grid_topology import GridTopology
 from layers.checks.lamp_lighting import LampLightingRate
 from layers.checks.school_zones import SchoolZones
 
-RULES: dict[str, Rule] = {rule.id: rule for rule in (LampLightingRate(), SchoolZones())}
+RULES: dict[str, Rule] = {
+    rule.id: rule for rule in (LampLightingRate(), SchoolZones(), GridTopology())
+}
 """Every rule, by its id (ids are a contract: HTTP paths and the CLI use them)."""
 
 
