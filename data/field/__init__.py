@@ -1,0 +1,32 @@
+"""Field uploads from GPS units and phones, read into validated WGS-84 observations.
+
+GPX, KML/KMZ, GeoJSON, CSV, NMEA 0183 and JPEG (EXIF GPS) files are detected by content,
+parsed, checked point by point and converted from the declared CRS; nothing here touches
+the database. `read_field_file` is the entry point.
+"""
+
+from data.field.detect import detect_format
+from data.field.model import (
+    FORMATS,
+    FieldPoint,
+    FieldTrack,
+    Format,
+    InvalidUpload,
+    ParsedUpload,
+    TrackKind,
+)
+from data.field.reader import CLOCK_SKEW, DEFAULT_MAX_BYTES, read_field_file
+
+__all__ = [
+    "CLOCK_SKEW",
+    "DEFAULT_MAX_BYTES",
+    "FORMATS",
+    "FieldPoint",
+    "FieldTrack",
+    "Format",
+    "InvalidUpload",
+    "ParsedUpload",
+    "TrackKind",
+    "detect_format",
+    "read_field_file",
+]

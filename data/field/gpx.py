@@ -1,0 +1,193 @@
+"""GPX 1.0 and 1.1: waypoints, routes and tracks from GPS units and phone apps.
+
+Elements are matched by local name, so GPX 1.0, 1.1 and files without the namespace read
+alike. A waypoint's observation kind is its `type`, else its `sym` (Garmin units only let
+the user pick a symbol). Extensions are flattened into properties by leaf name (Garmin
+TrackPointExtension hr/cad/atemp, Apple's hAcc/vAcc/speed/course, OsmAnd, ...); a
+horizontal accuracy among them becomes `accuracy_m`. GPX times are UTC by specification,
+so a time without a zone is read as UTC (and counted in a warning).
+
+The point loop is the hot path of a 100,000-point upload: it only copies element text
+into the draft; numbers and times are converted for all points at once in `validate`.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from lxml import etree
+
+from data.field import safexml
+from data.field.draft import Draft, Drafts, Issue, TrackDraft, scalar, text_or_none
+from data.field.model import InvalidUpload
+from data.problems import Problem
+
+NAMESPACES: Final = {
+    "http://www.topografix.com/GPX/1/0": "1.0",
+    "http://www.topografix.com/GPX/1/1": "1.1",
+}
+# Standard GPX point elements without a slot of their own: kept as properties, numbers
+# as numbers.
+_NUMERIC: Final = frozenset({"magvar", "geoidheight", "ageofdgpsdata", "dgpsid", "course", "speed"})
+# Extension leaves that are a horizontal accuracy in metres.
+_ACCURACY: Final = frozenset({"hacc", "horizontal_accuracy", "accuracy", "haccuracy"})
+
+_local_cache: dict[str, str] = {}
+
+
+def _local(tag: object) -> str:
+    """Local name of a tag, cached: a file repeats a dozen tags 100,000 times."""
+    key = str(tag)
+    name = _local_cache.get(key)
+    if name is None:
+        name = _local_cache[key] = safexml.local_name(key)
+    return name
+
+
+def _flatten(element: etree._Element, into: dict[str, object]) -> None:
+    """Leaves of an <extensions> tree by local name; repeated leaves become lists."""
+    for child in element.iterchildren():
+        if len(child):
+            _flatten(child, into)
+            continue
+        key = _local(child.tag)
+        value = scalar(child.text)
+        if value is None and child.attrib:
+            value = dict(child.attrib)
+        if key in into:
+            previous = into[key]
+            into[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
+        else:
+            into[key] = value
+
+
+def _text(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return text.strip() or None
+
+
+def _point(element: etree._Element, row: int, label: str, device: str | None) -> Draft:
+    attrib = element.attrib
+    draft = Draft(row, attrib.get("lon"), attrib.get("lat"), label, element.sourceline)
+    draft.device = device
+    sym: str | None = None
+    cache = _local_cache
+    for child in element:
+        tag = child.tag
+        name = cache.get(tag) or _local(tag)  # type: ignore[arg-type]
+        if name == "time":
+            draft.time = child.text
+        elif name == "ele":
+            draft.elevation = child.text
+        elif name == "name":
+            draft.name = _text(child.text)
+        elif name == "type":
+            draft.kind = _text(child.text)
+        elif name == "hdop":
+            draft.hdop = child.text
+        elif name == "sat":
+            draft.satellites = child.text
+        elif name == "desc":
+            draft.description = _text(child.text)
+        elif name == "sym":
+            sym = _text(child.text)
+            draft.properties["sym"] = sym
+        elif name == "pdop":
+            draft.pdop = child.text
+        elif name == "vdop":
+            draft.vdop = child.text
+        elif name == "src":
+            draft.device = _text(child.text) or draft.device
+        elif name == "extensions":
+            _extensions(draft, child)
+        elif name == "link":
+            draft.properties.setdefault("link", child.get("href"))
+        elif name in _NUMERIC:
+            draft.properties[name] = scalar(child.text)
+        else:
+            draft.properties[name] = _text(child.text)
+    if draft.kind is None:
+        draft.kind = sym
+    return draft
+
+
+def _extensions(draft: Draft, element: etree._Element) -> None:
+    found: dict[str, object] = {}
+    _flatten(element, found)
+    for key, value in found.items():
+        draft.properties[key] = value
+        if draft.accuracy is None and key.lower() in _ACCURACY:
+            draft.accuracy = value
+
+
+def _line(element: etree._Element, row: int, kind: str, creator: str | None) -> TrackDraft:
+    """A trk's or rte's own fields (not its points) as a TrackDraft."""
+    track = TrackDraft(row, "route" if kind == "rte" else "track", element=kind)
+    track.line = element.sourceline
+    for child in element:
+        name = _local(child.tag)
+        if name in ("trkseg", "rtept"):
+            continue
+        if name == "name":
+            track.name = text_or_none(child.text)
+        elif name == "extensions":
+            _flatten(child, track.properties)
+        elif name == "link":
+            track.properties.setdefault("link", child.get("href"))
+        else:
+            track.properties[name] = scalar(child.text)
+    if creator:
+        track.properties.setdefault("creator", creator)
+    return track
+
+
+def read_gpx(raw: bytes, source: str) -> Drafts:
+    """Waypoints as points, each trkseg and rte as a FieldTrack; rows count wpt/rte/trk."""
+    root = safexml.parse(raw, source)
+    if _local(root.tag) != "gpx":
+        raise InvalidUpload(source, f"root element is <{_local(root.tag)}>, not <gpx>")
+    drafts = Drafts("gpx")
+    namespace = str(root.tag)[1:].partition("}")[0] if str(root.tag).startswith("{") else ""
+    if namespace and namespace not in NAMESPACES:
+        drafts.warnings.append(
+            Problem(f"unknown GPX namespace {namespace!r}: read as GPX 1.1 by element names")
+        )
+    creator = text_or_none(root.get("creator"))
+    row = 0
+    for child in root:
+        name = _local(child.tag)
+        if name == "wpt":
+            row += 1
+            drafts.points.append(_point(child, row, "wpt", creator))
+        elif name == "rte":
+            row += 1
+            route = _line(child, row, "rte", creator)
+            route.vertices = [
+                _point(p, row, "rtept", creator) for p in child if _local(p.tag) == "rtept"
+            ]
+            drafts.tracks.append(route)
+        elif name == "trk":
+            row += 1
+            template = _line(child, row, "trk", creator)
+            segments = [s for s in child if _local(s.tag) == "trkseg"]
+            if not segments:
+                template.issues.append(Issue("trk has no trkseg: no points"))
+                drafts.tracks.append(template)
+            for number, segment in enumerate(segments, start=1):
+                drafts.tracks.append(
+                    TrackDraft(
+                        row,
+                        "track",
+                        template.name,
+                        [
+                            _point(p, row, "trkpt", creator)
+                            for p in segment
+                            if _local(p.tag) == "trkpt"
+                        ],
+                        {**template.properties, "segment": number},
+                        "trkseg" if len(segments) > 1 else "trk",
+                        segment.sourceline,
+                    )
+                )
+    return drafts
