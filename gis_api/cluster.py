@@ -47,6 +47,8 @@ maintenance_work_mem = '256MB'
 effective_cache_size = '4GB'
 max_connections = 100
 logging_collector = off
+# JIT compiles the set-based checks for seconds to save milliseconds.
+jit = off
 """
 _HBA = """# civic-gis project cluster: TCP on loopback with passwords, nothing else
 host all all 127.0.0.1/32 scram-sha-256

@@ -6,9 +6,17 @@ from layers.checks.framework import CheckError, Rule
 from layers.checks.grid_topology import GridTopology
 from layers.checks.lamp_lighting import LampLightingRate
 from layers.checks.school_zones import SchoolZones
+from layers.checks.spacing import BinSpacing, LampSpacing
 
 RULES: dict[str, Rule] = {
-    rule.id: rule for rule in (LampLightingRate(), SchoolZones(), GridTopology())
+    rule.id: rule
+    for rule in (
+        LampLightingRate(),
+        LampSpacing(),
+        BinSpacing(),
+        SchoolZones(),
+        GridTopology(),
+    )
 }
 """Every rule, by its id (ids are a contract: HTTP paths and the CLI use them)."""
 
