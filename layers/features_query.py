@@ -24,9 +24,11 @@ from sqlalchemy import (
     and_,
     cast,
     func,
+    literal,
     select,
     true,
 )
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.sql.elements import KeyedColumnElement
 
 from layers.catalog import FieldKind, LayerSpec
@@ -134,28 +136,43 @@ def _where(query: ItemsQuery) -> ColumnElement[bool]:
     return and_(true(), *query.where)
 
 
-def items_statement(query: ItemsQuery) -> Select[tuple[int, str | None, int]]:
-    """SELECT matched, the page's features as one JSON text, returned count."""
+def items_statement(query: ItemsQuery) -> Select[tuple[int | None, str | None, int]]:
+    """SELECT matched, the page's features as one JSON text, returned count.
+
+    One pass over the matches: the page's ids come with `count(*) OVER ()` (the
+    matches are read once for both the count and the order), and the features'
+    JSON is built only for the rows of the page.
+    """
+    table = query.table
+    ordering = _ordering(query)
     page = (
-        select(_feature_json(query).label("feature"))
+        select(
+            table.c.id.label("id"),
+            func.count().over().label("matched"),
+            func.row_number().over(order_by=ordering).label("n"),
+        )
         .where(_where(query))
-        .order_by(*_ordering(query))
+        .order_by(*ordering)
         .limit(query.limit)
         .offset(query.offset)
         .subquery("page")
     )
-    matched = select(func.count()).select_from(query.table).where(_where(query))
+    feature = _feature_json(query)
     return select(
-        matched.scalar_subquery().label("matched"),
-        select(func.string_agg(page.c.feature, ",")).scalar_subquery().label("features"),
-        select(func.count()).select_from(page).scalar_subquery().label("returned"),
-    )
+        func.max(page.c.matched).label("matched"),
+        func.string_agg(feature, aggregate_order_by(literal(","), page.c.n)).label("features"),
+        func.count(page.c.id).label("returned"),
+    ).select_from(page.join(table, table.c.id == page.c.id))
 
 
 def fetch_items(conn: Connection, query: ItemsQuery) -> ItemsPage:
-    """Run the page query."""
+    """Run the page query (and a count only when the page is past the last match)."""
     row = conn.execute(items_statement(query)).one()
-    return ItemsPage(features_json=row.features or "", matched=row.matched, returned=row.returned)
+    matched = row.matched
+    if matched is None:
+        count = select(func.count()).select_from(query.table).where(_where(query))
+        matched = int(conn.execute(count).scalar_one())
+    return ItemsPage(features_json=row.features or "", matched=matched, returned=row.returned)
 
 
 def fetch_item(

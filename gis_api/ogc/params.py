@@ -53,9 +53,13 @@ def parse_bbox(text: str) -> tuple[float, float, float, float]:
 
 
 def bbox_clause(
-    table: Table, bbox: tuple[float, float, float, float], crs: ApiCrs
+    table: Table, bbox: tuple[float, float, float, float], crs: ApiCrs, points: bool = False
 ) -> ColumnElement[bool]:
-    """Features intersecting the box; the box (never the column) is transformed."""
+    """Features intersecting the box; the box (never the column) is transformed.
+
+    For points and a lon/lat box, the index operator `&&` is already the exact
+    answer (a point's box is the point), so the recheck with ST_Intersects is skipped.
+    """
     a, b, c, d = bbox
     x1, y1, x2, y2 = (b, a, d, c) if crs.swap_axes else (a, b, c, d)
     if crs.geographic and (abs(y1) > 90 or abs(y2) > 90 or abs(x1) > 180 or abs(x2) > 180):
@@ -67,7 +71,10 @@ def bbox_clause(
     if crs.srid != 4326:
         # Densify so that the transformed box keeps its curved edges.
         envelope = func.ST_Transform(func.ST_Segmentize(envelope, (x2 - x1) / 16 or 1), 4326)
-    return and_(table.c.geom.op("&&")(envelope), func.ST_Intersects(table.c.geom, envelope))
+    overlaps: ColumnElement[bool] = table.c.geom.op("&&")(envelope)
+    if points and crs.srid == 4326:
+        return overlaps
+    return and_(overlaps, func.ST_Intersects(table.c.geom, envelope))
 
 
 def _instant(text: str, end: bool) -> datetime | None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from layers.checks.bins import BinCondition, BinCoverage
 from layers.checks.framework import CheckError, Rule
 from layers.checks.grid_topology import GridTopology
+from layers.checks.illegal_buildings import IllegalBuildingDeadlines
 from layers.checks.lamp_lighting import LampLightingRate
 from layers.checks.school_zones import SchoolZones
+from layers.checks.signage import SignageEntrances, SignageQuota
 from layers.checks.spacing import BinSpacing, LampSpacing
 
 RULES: dict[str, Rule] = {
@@ -13,8 +16,13 @@ RULES: dict[str, Rule] = {
     for rule in (
         LampLightingRate(),
         LampSpacing(),
+        BinCondition(),
+        BinCoverage(),
         BinSpacing(),
         SchoolZones(),
+        SignageQuota(),
+        SignageEntrances(),
+        IllegalBuildingDeadlines(),
         GridTopology(),
     )
 }
