@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -122,16 +123,6 @@ def _output_geom(table: Table, output: OutputCrs) -> ColumnElement[object]:
     return geom
 
 
-def _ordering(query: ItemsQuery) -> list[ColumnElement[object]]:
-    order: list[ColumnElement[object]] = []
-    for name, descending in query.order_by:
-        column = query.table.c[name]
-        order.append(column.desc().nulls_last() if descending else column.asc().nulls_last())
-    # A unique tie-breaker: pages neither repeat nor lose features.
-    order.append(query.table.c.id.asc())
-    return order
-
-
 def _where(query: ItemsQuery) -> ColumnElement[bool]:
     return and_(true(), *query.where)
 
@@ -139,40 +130,52 @@ def _where(query: ItemsQuery) -> ColumnElement[bool]:
 def items_statement(query: ItemsQuery) -> Select[tuple[int | None, str | None, int]]:
     """SELECT matched, the page's features as one JSON text, returned count.
 
-    One pass over the matches: the page's ids come with `count(*) OVER ()` (the
-    matches are read once for both the count and the order), and the features'
-    JSON is built only for the rows of the page.
+    The matches are read once, into a materialised CTE of ids and sort keys: the
+    count and a top-N sort of the page both run over it (PostgreSQL would otherwise
+    walk the primary key for `ORDER BY id` or scan the matches twice), and the
+    features' JSON is built only for the rows of the page.
     """
     table = query.table
-    ordering = _ordering(query)
-    page = (
-        select(
-            table.c.id.label("id"),
-            func.count().over().label("matched"),
-            func.row_number().over(order_by=ordering).label("n"),
-        )
+    keys = [name for name, _ in query.order_by if name != "id"]
+    matches = (
+        select(table.c.id, *(table.c[name] for name in keys))
         .where(_where(query))
-        .order_by(*ordering)
+        .cte("matches")
+        .prefix_with("MATERIALIZED")
+    )
+
+    def ordering(source: Any) -> list[ColumnElement[Any]]:
+        order: list[ColumnElement[Any]] = []
+        for name, descending in query.order_by:
+            column = source.c[name]
+            order.append(column.desc().nulls_last() if descending else column.asc().nulls_last())
+        order.append(source.c.id.asc())  # unique tie-breaker: pages neither repeat nor lose
+        return order
+
+    page = (
+        select(matches)
+        .order_by(*ordering(matches))
         .limit(query.limit)
         .offset(query.offset)
         .subquery("page")
     )
-    feature = _feature_json(query)
+    matched = select(func.count()).select_from(matches).scalar_subquery()
+    features = func.string_agg(
+        _feature_json(query), aggregate_order_by(literal(","), *ordering(page))
+    )
     return select(
-        func.max(page.c.matched).label("matched"),
-        func.string_agg(feature, aggregate_order_by(literal(","), page.c.n)).label("features"),
+        matched.label("matched"),
+        features.label("features"),
         func.count(page.c.id).label("returned"),
     ).select_from(page.join(table, table.c.id == page.c.id))
 
 
 def fetch_items(conn: Connection, query: ItemsQuery) -> ItemsPage:
-    """Run the page query (and a count only when the page is past the last match)."""
+    """Run the page query."""
     row = conn.execute(items_statement(query)).one()
-    matched = row.matched
-    if matched is None:
-        count = select(func.count()).select_from(query.table).where(_where(query))
-        matched = int(conn.execute(count).scalar_one())
-    return ItemsPage(features_json=row.features or "", matched=matched, returned=row.returned)
+    return ItemsPage(
+        features_json=row.features or "", matched=int(row.matched), returned=row.returned
+    )
 
 
 def fetch_item(
