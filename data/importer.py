@@ -162,7 +162,8 @@ def _existing(conn: Connection, table: str, codes: set[str]) -> set[str]:
     return {row[0] for row in result}
 
 
-def _check_references(conn: Connection, rows: PreparedRows, problems: ProblemList) -> None:
+def check_references(conn: Connection, rows: PreparedRows, problems: ProblemList) -> None:
+    """Refuse codes that refer to rows missing from their layer (import and edit share it)."""
     layer = rows.layer
     for f in layer.fields:
         targets: list[tuple[int, str, str]] = []  # (row, table, code)
@@ -220,7 +221,7 @@ def write_rows(
                 "code",
                 code,
             )
-    _check_references(conn, rows, problems)
+    check_references(conn, rows, problems)
     problems.raise_if_any()
     inserted = _copy_and_merge(conn, rows, progress)
     return ImportReport(

@@ -6,14 +6,18 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from gis_api import problems
+from gis_api import middleware, problems
+from gis_api.auth import current_principal
+from gis_api.auth.credentials import VerifiedTokens, jwt_key
+from gis_api.auth.limits import LoginLimiter
 from gis_api.database import database_url, make_engine
-from gis_api.ogc import features
-from gis_api.routes import api_docs, checks, health, landing, tiles
+from gis_api.ogc import edit, features
+from gis_api.routes import api_docs, auth, checks, health, landing, patrols, tiles, uploads
+from gis_api.routes import map as map_pages
 from gis_api.settings import Settings
 from layers import migrate
 from layers.profile import RuleProfile, load_profile
@@ -62,11 +66,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.profile = profile
     app.state.extent_cache = {}
+    app.state.jwt_key = jwt_key(settings)
+    app.state.verified_tokens = VerifiedTokens()
+    app.state.login_limiter = LoginLimiter(settings.login_attempts_per_minute)
     problems.install(app)
+    middleware.install(app, settings)
+    # Public whatever the settings: health for monitoring, the API description and its
+    # page (they tell a client how to log in), the login itself.
     api_docs.install(app)
-    app.include_router(landing.router)
     app.include_router(health.router)
-    app.include_router(features.router)
-    app.include_router(checks.router)
-    app.include_router(tiles.router)
+    app.include_router(auth.router)
+    # Reads: anonymous only when CIVIC_GIS_AUTH_PUBLIC_READS is set.
+    reads = [Depends(current_principal)]
+    app.include_router(landing.router, dependencies=reads)
+    app.include_router(features.router, dependencies=reads)
+    app.include_router(checks.router, dependencies=reads)
+    app.include_router(tiles.router, dependencies=reads)
+    app.include_router(map_pages.router, dependencies=reads)
+    # Writes: each route requires a writer itself.
+    app.include_router(edit.router)
+    app.include_router(uploads.router)
+    app.include_router(patrols.router)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -23,6 +24,8 @@ TITLES = {
     413: "Content Too Large",
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
+    428: "Precondition Required",
+    429: "Too Many Requests",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
@@ -31,15 +34,22 @@ TITLES = {
 class ApiProblem(Exception):
     """Raise anywhere in a request: answered as problem details with this status."""
 
-    def __init__(self, status: int, detail: str, **extra: Any) -> None:
+    def __init__(
+        self, status: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
+        self.headers = headers or {}
         self.extra = extra
 
 
 def problem_response(
-    status: int, detail: str, instance: str | None = None, **extra: Any
+    status: int,
+    detail: str,
+    instance: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
 ) -> JSONResponse:
     """A problem-details response."""
     body: dict[str, Any] = {
@@ -51,7 +61,7 @@ def problem_response(
     if instance:
         body["instance"] = instance
     body.update(extra)
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 def _validation_detail(exc: RequestValidationError) -> str:
@@ -67,7 +77,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(ApiProblem)
     async def _api_problem(request: Request, exc: ApiProblem) -> JSONResponse:
-        return problem_response(exc.status, exc.detail, request.url.path, **exc.extra)
+        return problem_response(
+            exc.status, exc.detail, request.url.path, exc.headers or None, **exc.extra
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -77,4 +89,4 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-        return problem_response(exc.status_code, detail, request.url.path)
+        return problem_response(exc.status_code, detail, request.url.path, exc.headers)

@@ -121,6 +121,9 @@ class FieldRules(_Section):
     uere_m: float = Field(gt=0)
     max_snap_accuracy_m: float = Field(gt=0)
     patrol_distance_m: float = Field(gt=0)
+    max_upload_bytes: int = Field(default=52_428_800, gt=0)
+    outside_jurisdiction: Literal["refuse", "flag"] = "refuse"
+    illegal_building_square_m: float = Field(default=4.0, gt=0)
 
 
 class GridRules(_Section):

@@ -26,6 +26,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Table,
     Text,
@@ -184,7 +185,240 @@ def build_metadata(catalog: Catalog = COLLECTIONS) -> MetaData:
         CheckConstraint("distance_m > 0", name="distance_positive"),
         comment="学校限制距离(来自规则配置) / zone distance per school type, from the profile",
     )
+    access_tables(metadata)
+    field_tables(metadata)
     return metadata
+
+
+# --- users, tokens and the audit trail (issue 7, migration 0005) ------------------------
+
+ROLES = ("inspector", "planner", "leader", "admin")
+AUDIT_ACTIONS = ("insert", "update", "delete", "truncate")
+
+
+def access_tables(metadata: MetaData) -> None:
+    """Users, their grids, API tokens and the audit log on `metadata`.
+
+    Grid codes are text, not a foreign key: reloading the grids layer (TRUNCATE
+    ... CASCADE) must not silently strip inspectors of their grids.  Audit rows
+    keep the actor's name besides the id, so they still read right after a
+    user is renamed or removed.
+    """
+    roles = ", ".join(_sql_literal(r) for r in ROLES)
+    Table(
+        "users",
+        metadata,
+        Column("id", BigInteger, Identity(always=False), primary_key=True),
+        Column("name", Text, nullable=False, unique=True),
+        Column("role", Text, nullable=False),
+        Column("disabled", Boolean, nullable=False, server_default=text("false")),
+        Column("password_hash", Text, nullable=True, comment="argon2id; NULL: token only"),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+        CheckConstraint(f"role IN ({roles})", name="role_choice"),
+        CheckConstraint("name <> ''", name="name_not_empty"),
+        comment="用户 / users",
+    )
+    Table(
+        "user_grids",
+        metadata,
+        Column(
+            "user_id",
+            BigInteger,
+            ForeignKey("users.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        Column("grid_code", Text, primary_key=True),
+        comment="巡查员负责的网格 / the grids an inspector may change",
+    )
+    Table(
+        "api_tokens",
+        metadata,
+        Column("id", BigInteger, Identity(always=False), primary_key=True),
+        Column(
+            "user_id",
+            BigInteger,
+            ForeignKey("users.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        ),
+        Column("lookup", Text, nullable=False, unique=True, comment="public part of the token"),
+        Column("secret_hash", Text, nullable=False, comment="argon2id of the secret part"),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+        Column("revoked_at", DateTime(timezone=True), nullable=True),
+        comment="API令牌(仅存哈希) / API tokens, hashed",
+    )
+    actions = ", ".join(_sql_literal(a) for a in AUDIT_ACTIONS)
+    audit = Table(
+        "audit_log",
+        metadata,
+        Column("id", BigInteger, Identity(always=False), primary_key=True),
+        Column("at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+        Column("actor_id", BigInteger, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+        Column("actor_name", Text, nullable=True),
+        Column("source", Text, nullable=False, comment="request, upload, cli or database"),
+        Column("layer", Text, nullable=False),
+        Column("row_id", BigInteger, nullable=True),
+        Column("action", Text, nullable=False),
+        Column("old", JSONB, nullable=True),
+        Column("new", JSONB, nullable=True),
+        CheckConstraint(f"action IN ({actions})", name="action_choice"),
+        comment="变更档案 / audit trail of every layer write (kept by triggers)",
+    )
+    Index("ix_audit_log_layer_row", audit.c.layer, audit.c.row_id, audit.c.id)
+    Index("ix_audit_log_at", audit.c.at)
+
+
+# --- field uploads (issue 5, migration 0006) ---------------------------------------------
+
+UPLOAD_STATUSES = ("stored", "partial")
+SNAP_STATUSES = (
+    "matched",
+    "ambiguous",
+    "too_inaccurate",
+    "no_asset",
+    "not_an_asset_kind",
+    "created",
+)
+
+
+def field_tables(metadata: MetaData) -> None:
+    """Uploads, their points, tracks and photos on `metadata`.
+
+    No foreign key leaves these tables: users, grids and layers are truncated and reloaded
+    (tests, demo --replace), which must neither fail nor cascade into the field archive. The
+    uploader's name is kept beside the id for the same reason as in the audit log. Changes a
+    point makes to a layer are not stored here but in `audit_log` (source 'upload:<id> ...'),
+    the one record of who changed what.
+    """
+    statuses = ", ".join(_sql_literal(s) for s in UPLOAD_STATUSES)
+    Table(
+        "uploads",
+        metadata,
+        Column("id", BigInteger, Identity(always=False), primary_key=True),
+        Column("sha256", Text, nullable=False, unique=True, comment="hex digest of the file"),
+        Column("idempotency_key", Text, nullable=True, unique=True),
+        Column("uploader_id", BigInteger, nullable=True),
+        Column("uploader_name", Text, nullable=True),
+        Column("source", Text, nullable=False, comment="http or cli"),
+        Column("filename", Text, nullable=True),
+        Column("format", Text, nullable=False),
+        Column("declared_crs", Text, nullable=True),
+        Column("note", Text, nullable=True),
+        Column("kind_hint", Text, nullable=True),
+        Column("layer_hint", Text, nullable=True),
+        Column("bytes", BigInteger, nullable=False),
+        Column("status", Text, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+        Column("report", JSONB, nullable=False),
+        CheckConstraint(f"status IN ({statuses})", name="status_choice"),
+        comment="外业上传 / field uploads, one row per distinct file",
+    )
+    Table(
+        "field_photos",
+        metadata,
+        Column("id", BigInteger, Identity(always=False), primary_key=True),
+        Column(
+            "upload_id",
+            BigInteger,
+            ForeignKey("uploads.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        ),
+        Column("sha256", Text, nullable=False),
+        Column("content", LargeBinary, nullable=False, comment="JPEG, personal metadata removed"),
+        comment="现场照片 / photo evidence (cleaned copy)",
+    )
+    snaps = ", ".join(_sql_literal(s) for s in SNAP_STATUSES)
+    points = Table(
+        "field_points",
+        metadata,
+        Column("id", BigInteger, Identity(always=False), primary_key=True),
+        Column(
+            "upload_id",
+            BigInteger,
+            ForeignKey("uploads.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        ),
+        Column("row", Integer, nullable=False, comment="element/row/line in the file"),
+        Column("orig_x", Double, nullable=False),
+        Column("orig_y", Double, nullable=False),
+        Column("crs", Text, nullable=False),
+        Column("observed_at", DateTime(timezone=True), nullable=True),
+        Column("elevation_m", Double, nullable=True),
+        Column("accuracy_m", Double, nullable=True),
+        Column("hdop", Double, nullable=True),
+        Column("pdop", Double, nullable=True),
+        Column("vdop", Double, nullable=True),
+        Column("satellites", Integer, nullable=True),
+        Column("device", Text, nullable=True),
+        Column("kind", Text, nullable=True),
+        Column("name", Text, nullable=True),
+        Column("description", Text, nullable=True),
+        Column("properties", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+        Column(
+            "photo_id",
+            BigInteger,
+            ForeignKey("field_photos.id", ondelete="SET NULL"),
+            nullable=True,
+        ),
+        Column("grid_id", BigInteger, nullable=True, comment="grid holding the point"),
+        Column(
+            "observation", Text, nullable=True, comment="canonical kind, e.g. street_lamps:unlit"
+        ),
+        Column("snap", Text, nullable=False),
+        Column("snap_reason", Text, nullable=True),
+        Column("matched_layer", Text, nullable=True),
+        Column("matched_id", BigInteger, nullable=True),
+        Column("matched_code", Text, nullable=True),
+        Column("match_distance_m", Double, nullable=True),
+        Column(
+            "geom",
+            Geometry("POINT", srid=SRID, spatial_index=False, nullable=False),
+            nullable=False,
+        ),
+        Column(
+            "geog",
+            Geography("POINT", srid=SRID, spatial_index=False),
+            Computed("(geom)::geography", persisted=True),
+        ),
+        CheckConstraint(f"snap IN ({snaps})", name="snap_choice"),
+        comment="外业点位 / field observations",
+    )
+    Index("ix_field_points_geog", points.c.geog, postgresql_using="gist")
+    Index("ix_field_points_matched", points.c.matched_layer, points.c.matched_id)
+    tracks = Table(
+        "field_tracks",
+        metadata,
+        Column("id", BigInteger, Identity(always=False), primary_key=True),
+        Column(
+            "upload_id",
+            BigInteger,
+            ForeignKey("uploads.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        ),
+        Column("row", Integer, nullable=False),
+        Column("kind", Text, nullable=False, comment="track (walked), route (planned), line"),
+        Column("name", Text, nullable=True),
+        Column("vertices", Integer, nullable=False),
+        Column("started_at", DateTime(timezone=True), nullable=True),
+        Column("ended_at", DateTime(timezone=True), nullable=True),
+        Column("properties", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+        Column(
+            "geom",
+            Geometry("LINESTRING", srid=SRID, spatial_index=False, nullable=False),
+            nullable=False,
+        ),
+        Column(
+            "geog",
+            Geography("LINESTRING", srid=SRID, spatial_index=False),
+            Computed("(geom)::geography", persisted=True),
+        ),
+        comment="外业轨迹 / field tracks (patrol coverage)",
+    )
+    Index("ix_field_tracks_geog", tracks.c.geog, postgresql_using="gist")
+    Index("ix_field_tracks_started_at", tracks.c.started_at)
 
 
 METADATA = build_metadata()

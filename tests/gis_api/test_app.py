@@ -18,7 +18,9 @@ from tests.tiny_city import tiny_city, write_geojson
 
 @pytest.fixture
 def client(database_url: str, engine: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(database_url=database_url))) as client:
+    with TestClient(
+        create_app(Settings(database_url=database_url, auth_public_reads=True))
+    ) as client:
         yield client
 
 

@@ -22,7 +22,9 @@ def client(database_url: str, engine: Engine, tmp_path: Path) -> Iterator[TestCl
     data = tiny_city()
     for spec in CATALOG:
         import_file(engine, write_geojson(data[spec.id], tmp_path / f"{spec.id}.geojson"), spec)
-    with TestClient(create_app(Settings(database_url=database_url))) as client:
+    with TestClient(
+        create_app(Settings(database_url=database_url, auth_public_reads=True))
+    ) as client:
         yield client
 
 

@@ -42,7 +42,9 @@ def city_engine(session_engine: Engine, tmp_path_factory: pytest.TempPathFactory
 
 @pytest.fixture(scope="module")
 def client(database_url: str, city_engine: Engine) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(database_url=database_url))) as client:
+    with TestClient(
+        create_app(Settings(database_url=database_url, auth_public_reads=True))
+    ) as client:
         yield client
 
 

@@ -65,7 +65,7 @@ def counts(demo_url: str) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def server(demo_url: str) -> Iterator[str]:
     port = _free_port()
-    env = {**os.environ, "CIVIC_GIS_DATABASE_URL": demo_url}
+    env = {**os.environ, "CIVIC_GIS_DATABASE_URL": demo_url, "CIVIC_GIS_AUTH_PUBLIC_READS": "true"}
     process = subprocess.Popen(
         [
             sys.executable,

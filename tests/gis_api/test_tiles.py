@@ -56,7 +56,9 @@ def city(
 
 @pytest.fixture(scope="module")
 def client(database_url: str, city: dict[str, gpd.GeoDataFrame]) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(database_url=database_url))) as client:
+    with TestClient(
+        create_app(Settings(database_url=database_url, auth_public_reads=True))
+    ) as client:
         yield client
 
 

@@ -1,0 +1,114 @@
+"""FastAPI dependencies: who is asking, and may they.
+
+Credentials are `Authorization: Bearer <token>` only, where the token is an
+API token (`cgis_...`, from `civic-gis user add | rotate-token`) or a login JWT
+from `POST /auth/token`. Nothing is read from cookies or query strings, so
+tokens neither leak into access logs nor ride along on cross-site requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
+
+from gis_api.auth.credentials import TOKEN_PREFIX, decode_access_token
+from gis_api.auth.principal import WRITER_ROLES, Principal, Role
+from gis_api.auth.users import principal_by_id, principal_by_token
+from gis_api.problems import ApiProblem
+
+# Declared for the OpenAPI description (and Swagger UI's "Authorize"); the header
+# itself is read in `_credentials`, which also refuses non-Bearer schemes.
+_oauth2 = OAuth2PasswordBearer(
+    tokenUrl="auth/token",
+    auto_error=False,
+    description="Web login: user name and password for a 15-minute JWT.",
+)
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API token from `civic-gis user add` or `civic-gis user rotate-token`.",
+)
+
+
+def unauthorized(detail: str, invalid_token: bool = False) -> ApiProblem:
+    """401 with the challenge RFC 6750 asks for."""
+    challenge = 'Bearer realm="civic-gis"'
+    if invalid_token:
+        challenge += ', error="invalid_token"'
+    return ApiProblem(401, detail, headers={"WWW-Authenticate": challenge})
+
+
+def _credentials(
+    request: Request,
+    _oauth: Annotated[str | None, Depends(_oauth2)],
+    _http: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise unauthorized("send credentials as `Authorization: Bearer <token>`")
+    return value.strip()
+
+
+def authenticated(
+    request: Request, token: Annotated[str | None, Depends(_credentials)]
+) -> Principal | None:
+    """The user the request's token names; None without one; 401 for a bad token.
+
+    FastAPI caches it per request, so stacked dependencies resolve the token once.
+    """
+    if token is None:
+        return None
+    state = request.app.state
+    with state.engine.connect() as conn:
+        if token.startswith(TOKEN_PREFIX):
+            principal = principal_by_token(conn, token, state.verified_tokens)
+        else:
+            user_id = decode_access_token(state.jwt_key, token)
+            principal = None if user_id is None else principal_by_id(conn, user_id)
+    if principal is None:
+        raise unauthorized("the token is invalid, expired or revoked", invalid_token=True)
+    request.state.principal = principal
+    return principal
+
+
+def current_principal(
+    request: Request, principal: Annotated[Principal | None, Depends(authenticated)]
+) -> Principal | None:
+    """The reader: None when anonymous and reads are public; 401 when they are not."""
+    if principal is None and not request.app.state.settings.auth_public_reads:
+        raise unauthorized("authentication required: reads are not public on this service")
+    return principal
+
+
+def require_user(principal: Annotated[Principal | None, Depends(authenticated)]) -> Principal:
+    """Any signed-in, enabled user; 401 otherwise, whatever the read setting."""
+    if principal is None:
+        raise unauthorized("authentication required")
+    return principal
+
+
+def require_role(*roles: Role) -> Callable[[Principal], Principal]:
+    """A dependency admitting only `roles` (403 for the others)."""
+    allowed = ", ".join(roles)
+
+    def dependency(principal: Annotated[Principal, Depends(require_user)]) -> Principal:
+        if principal.role not in roles:
+            raise ApiProblem(
+                403, f"{principal.name} is a {principal.role}; this needs one of: {allowed}"
+            )
+        return principal
+
+    return dependency
+
+
+require_writer = require_role(*WRITER_ROLES)
+"""Inspectors, planners and admins; leaders read and report but never write."""
+
+Reader = Annotated[Principal | None, Depends(current_principal)]
+User = Annotated[Principal, Depends(require_user)]
+Writer = Annotated[Principal, Depends(require_writer)]
