@@ -53,12 +53,12 @@ def parse_bbox(text: str) -> tuple[float, float, float, float]:
 
 
 def bbox_clause(
-    table: Table, bbox: tuple[float, float, float, float], crs: ApiCrs, points: bool = False
+    table: Table, bbox: tuple[float, float, float, float], crs: ApiCrs
 ) -> ColumnElement[bool]:
     """Features intersecting the box; the box (never the column) is transformed.
 
-    For points and a lon/lat box, the index operator `&&` is already the exact
-    answer (a point's box is the point), so the recheck with ST_Intersects is skipped.
+    `&&` alone is not exact even for points: PostGIS compares float4 boxes rounded
+    outwards, so points up to ~1 m outside would match; ST_Intersects decides.
     """
     a, b, c, d = bbox
     x1, y1, x2, y2 = (b, a, d, c) if crs.swap_axes else (a, b, c, d)
@@ -71,10 +71,7 @@ def bbox_clause(
     if crs.srid != 4326:
         # Densify so that the transformed box keeps its curved edges.
         envelope = func.ST_Transform(func.ST_Segmentize(envelope, (x2 - x1) / 16 or 1), 4326)
-    overlaps: ColumnElement[bool] = table.c.geom.op("&&")(envelope)
-    if points and crs.srid == 4326:
-        return overlaps
-    return and_(overlaps, func.ST_Intersects(table.c.geom, envelope))
+    return and_(table.c.geom.op("&&")(envelope), func.ST_Intersects(table.c.geom, envelope))
 
 
 def _instant(text: str, end: bool) -> datetime | None:

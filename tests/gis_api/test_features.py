@@ -199,6 +199,15 @@ def test_a_bbox_over_the_west_grid_finds_its_seven_lamps(client: TestClient) -> 
     assert sorted(codes(body)) == [f"L-{i:04d}" for i in range(7)]
 
 
+def test_a_lamp_a_hair_outside_the_bbox_is_not_in_it(client: TestClient) -> None:
+    lamp = wgs(Point(15, 104))  # L-0000
+    # A box ending 1e-7 degree (1 cm) west of the lamp: float4 index boxes would take it.
+    west = f"{lamp.x - 0.01},{lamp.y - 0.01},{lamp.x - 1e-7},{lamp.y + 0.01}"
+    assert get_json(client, LAMPS, bbox=west)["numberMatched"] == 0
+    touching = f"{lamp.x - 0.01},{lamp.y - 0.01},{lamp.x},{lamp.y + 0.01}"
+    assert codes(get_json(client, LAMPS, bbox=touching)) == ["L-0000"]
+
+
 def test_a_bbox_in_epsg_4326_is_read_latitude_first(client: TestClient) -> None:
     minx, miny, maxx, maxy = _west_grid_bbox()
     uri = "http://www.opengis.net/def/crs/EPSG/0/4326"
