@@ -34,7 +34,7 @@ from gis_api.ogc.params import (
 )
 from gis_api.ogc.templates import render
 from gis_api.problems import ApiProblem
-from layers.catalog import COLLECTIONS, FieldKind, LayerSpec, UnknownLayer
+from layers.catalog import COLLECTIONS, FieldKind, GeometryKind, LayerSpec, UnknownLayer
 from layers.cql2_sql import FilterError, filter_clause, parse_filter, queryables
 from layers.features_query import (
     ItemsQuery,
@@ -328,7 +328,14 @@ def items(
     out_crs = _crs(request, "crs")
     where: list[ColumnElement[bool]] = []
     if bbox is not None:
-        where.append(bbox_clause(table, parse_bbox(bbox), _crs(request, "bbox-crs")))
+        where.append(
+            bbox_clause(
+                table,
+                parse_bbox(bbox),
+                _crs(request, "bbox-crs"),
+                points=spec.geometry is GeometryKind.POINT,
+            )
+        )
     elif bbox_crs is not None:
         raise ApiProblem(400, "bbox-crs given without bbox")
     if datetime_ is not None:
