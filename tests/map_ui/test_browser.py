@@ -400,34 +400,11 @@ def gpx_file() -> dict[str, Any]:
     return {"name": "patrol.gpx", "mimeType": "application/gpx+xml", "buffer": text.encode()}
 
 
-def test_the_upload_panel_says_when_the_upload_service_is_missing(
-    open_map: OpenMap, server: str
-) -> None:
-    if uploads_status(server) not in (404, 405):
-        pytest.skip("POST /uploads exists: the real upload is tested below")
-    page = open_map(server)
-    page.open("/map")
-    page.page.click("#civic-upload-toggle")
-    page.page.set_input_files("#civic-upload input[type=file]", files=[gpx_file()])
-    page.page.click("#civic-upload button[type=submit]")
-    status = page.page.locator(".civic-upload-status")
-    page.page.wait_for_function(
-        "() => document.querySelector('.civic-upload-status').textContent.includes('HTTP')"
-    )
-    assert "上传服务尚未启用" in status.inner_text()
-    # the 404 the panel received is expected here, not a failure of the page
-    page.log.http_errors.clear()
-
-
 def test_uploading_a_gpx_shows_its_points(
     open_map: OpenMap, server: str, city_engine: Any, artifacts: Path
 ) -> None:
     """An inspector of the west grid, signed in (a token for the tab), uploads two waypoints."""
-    status = uploads_status(server)
-    if status in (404, 405):
-        pytest.skip(
-            f"POST /uploads answers {status}: the upload service (issue 5) is not there yet"
-        )
+    assert uploads_status(server) not in (404, 405), "POST /uploads must exist"
     from gis_api.auth.users import add_user
 
     with city_engine.begin() as conn:
