@@ -21,7 +21,6 @@ asks for 全覆盖: it passes only when every residential building is covered.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -36,6 +35,8 @@ from layers.checks.framework import (
     Scope,
     UnitVerdict,
     features,
+    figures_and_evidence,
+    group_by_unit,
     rows,
     scope_sql,
     unit_sql,
@@ -143,9 +144,7 @@ class BinCondition(Rule):
             ),
             {},
         )
-        by: dict[str, list[dict[str, Any]]] = {}
-        for g in groups:
-            by.setdefault(g["unit"], []).append(g)
+        by = group_by_unit(groups)
         verdicts = {}
         for unit, unit_groups in by.items():
             summary, passed = self._judge(params, unit_groups)
@@ -251,15 +250,6 @@ SELECT (SELECT count(*) FROM b) AS buildings,
             WHERE NOT b.covered
        ) u) AS evidence
 """
-
-
-def figures_and_evidence(
-    conn: Connection, sql: str, params: Mapping[str, Any]
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The one row of a query with figures and an `evidence` JSON array of rows with geometry."""
-    row = rows(conn, sql, params)[0]
-    found = row.pop("evidence") or []
-    return row, [{"type": "Feature", "geometry": f.pop("geometry"), "properties": f} for f in found]
 
 
 class BinCoverage(Rule):

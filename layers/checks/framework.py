@@ -96,6 +96,29 @@ def features(conn: Connection, sql: str, params: Mapping[str, Any]) -> list[dict
     return out
 
 
+def figures_and_evidence(
+    conn: Connection, sql: str, params: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The one row of a query with figures and an `evidence` JSON array of rows with geometry."""
+    row = rows(conn, sql, params)[0]
+    found = row.pop("evidence") or []
+    return row, [{"type": "Feature", "geometry": f.pop("geometry"), "properties": f} for f in found]
+
+
+def group_by_unit(groups: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Rows of a per-unit query (a `unit` column), gathered by unit."""
+    by: dict[str, list[dict[str, Any]]] = {}
+    for g in groups:
+        by.setdefault(g["unit"], []).append(g)
+    return by
+
+
+def grid_units(conn: Connection, level: Level) -> list[str]:
+    """Every unit of `level` that has grid cells (units with no assets still get a verdict)."""
+    sql = f"SELECT DISTINCT {unit_sql(level)} AS unit FROM grids g WHERE g.level = 'grid'"
+    return [r["unit"] for r in rows(conn, sql, {})]
+
+
 def _json(value: Any) -> Any:
     import orjson
 

@@ -49,6 +49,8 @@ from layers.checks.framework import (
     Scope,
     UnitVerdict,
     features,
+    grid_units,
+    group_by_unit,
     rows,
     scope_sql,
     unit_sql,
@@ -309,17 +311,10 @@ class IllegalBuildingDeadlines(Rule):
             ),
             bind,
         )
-        by: dict[str, list[dict[str, Any]]] = {}
-        for g in groups:
-            by.setdefault(g["unit"], []).append(g)
-        units = rows(
-            conn,
-            f"SELECT DISTINCT {unit_sql(level)} AS unit FROM grids g WHERE g.level = 'grid'",
-            {},
-        )
+        by = group_by_unit(groups)
+        units = grid_units(conn, level)
         verdicts = {}
-        for u in units:
-            unit = u["unit"]
+        for unit in units:
             t = self._totals(by.get(unit, []))
             note = f"{t['overdue']} overdue of {t['cases']} cases" if t["cases"] else ""
             verdicts[unit] = UnitVerdict(float(t["overdue"]), t["overdue"] == 0, note)

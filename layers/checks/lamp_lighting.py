@@ -22,6 +22,7 @@ from layers.checks.framework import (
     Scope,
     UnitVerdict,
     features,
+    group_by_unit,
     rows,
     scope_sql,
     unit_sql,
@@ -138,9 +139,7 @@ class LampLightingRate(Rule):
             ),
             {},
         )
-        by: dict[str, list[dict[str, Any]]] = {}
-        for g in groups:
-            by.setdefault(g["unit"], []).append(g)
+        by = group_by_unit(groups)
         verdicts = {}
         for unit, unit_groups in by.items():
             summary, passed = self._judge(params, unit_groups)

@@ -24,6 +24,7 @@ from layers.checks.framework import (
     Scope,
     UnitVerdict,
     features,
+    grid_units,
     rows,
     scope_sql,
     unit_sql,
@@ -177,14 +178,10 @@ class SchoolZones(Rule):
                 restriction_arrays(params),
             )
             counts = {r["unit"]: int(r["n"]) for r in pairs}
-        units = rows(
-            conn,
-            f"SELECT DISTINCT {unit_sql(level)} AS unit FROM grids g WHERE g.level = 'grid'",
-            {},
-        )
+        units = grid_units(conn, level)
         return {
-            u["unit"]: UnitVerdict(float(counts.get(u["unit"], 0)), counts.get(u["unit"], 0) == 0)
-            for u in units
+            unit: UnitVerdict(float(counts.get(unit, 0)), counts.get(unit, 0) == 0)
+            for unit in units
         }
 
 

@@ -29,7 +29,6 @@ the nearest board, if one stands within 5 x that distance (100 m by default).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -43,6 +42,8 @@ from layers.checks.framework import (
     Rule,
     Scope,
     UnitVerdict,
+    figures_and_evidence,
+    grid_units,
     rows,
     scope_sql,
     unit_sql,
@@ -260,12 +261,8 @@ class SignageQuota(Rule):
         found = rows(conn, _UNDER_BY_UNIT.format(unit=unit_sql(level)), self._bind(params))
         # Units are listed apart and merged here: a LEFT JOIN of every unit to the
         # places under quota misleads the planner into a nested loop.
-        units = rows(
-            conn,
-            f"SELECT DISTINCT {unit_sql(level)} AS unit FROM grids g WHERE g.level = 'grid'",
-            {},
-        )
-        under: dict[str, dict[str, int]] = {u["unit"]: dict.fromkeys(PLACE_ZH, 0) for u in units}
+        units = grid_units(conn, level)
+        under: dict[str, dict[str, int]] = {unit: dict.fromkeys(PLACE_ZH, 0) for unit in units}
         for r in found:
             under.setdefault(r["unit"], dict.fromkeys(PLACE_ZH, 0))[r["place"]] = int(r["n"])
         verdicts = {}
@@ -393,15 +390,6 @@ SELECT (SELECT count(*) FROM signage s WHERE {BOARD} AND {{board_where}}) AS boa
             WHERE NOT e.has_board AND e.owner_layer = ANY(CAST(:owners AS text[]))
        ) u) AS evidence
 """
-
-
-def figures_and_evidence(
-    conn: Connection, sql: str, params: Mapping[str, Any]
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The one row of a query with figures and an `evidence` JSON array of rows with geometry."""
-    row = rows(conn, sql, params)[0]
-    found = row.pop("evidence") or []
-    return row, [{"type": "Feature", "geometry": f.pop("geometry"), "properties": f} for f in found]
 
 
 class SignageEntrances(Rule):

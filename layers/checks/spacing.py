@@ -67,6 +67,7 @@ from layers.checks.framework import (
     Scope,
     UnitVerdict,
     features,
+    group_by_unit,
     rows,
     scope_sql,
     unit_sql,
@@ -390,9 +391,7 @@ class _SpacingRule(Rule):
         )
         with _without_jit(conn):
             groups = rows(conn, sql, self._bind(params))
-        by: dict[str, list[dict[str, Any]]] = {}
-        for g in groups:
-            by.setdefault(g["unit"], []).append(g)
+        by = group_by_unit(groups)
         verdicts = {}
         for unit, unit_groups in by.items():
             summary, passed = _judge(unit_groups, self._threshold(params), self.covered)

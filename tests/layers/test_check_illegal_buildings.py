@@ -13,62 +13,16 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import geopandas as gpd
 import pytest
-from pyproj import Geod
-from shapely.geometry import box
 from sqlalchemy import Engine
 
-from data.importer import import_file
-from layers.catalog import CATALOG
 from layers.checks.framework import parse_scope
 from layers.checks.illegal_buildings import IllegalBuildingDeadlines, day_table, report_week
 from layers.profile import RuleProfile, load_profile
-from tests.tiny_city import COMMUNITY, DISTRICT, GRID_EAST, GRID_WEST, STREET, write_geojson
+from tests.geodesic_city import GEOD, grids, load, rect
+from tests.tiny_city import COMMUNITY, GRID_EAST, GRID_WEST
 
-GEOD = Geod(ellps="WGS84")
-LON0, LAT0 = 129.60, 44.58
 AS_OF = "2026-11-25"  # a Wednesday
-
-
-def lon(x: float) -> float:
-    """Longitude x metres east of the origin (along its parallel's geodesic)."""
-    return float(GEOD.fwd(LON0, LAT0, 90, x)[0]) if x else LON0
-
-
-def lat(y: float) -> float:
-    """Latitude y metres north of the origin (along its meridian)."""
-    return float(GEOD.fwd(LON0, LAT0, 0, y)[1]) if y else LAT0
-
-
-def rect(x0: float, y0: float, x1: float, y1: float) -> Any:
-    return box(lon(x0), lat(y0), lon(x1), lat(y1))
-
-
-def grids() -> list[dict[str, Any]]:
-    def cell(code: str, level: str, parent: str | None, geom: Any) -> dict[str, Any]:
-        return {"code": code, "level": level, "name": code, "parent_code": parent, "geometry": geom}
-
-    return [
-        cell(DISTRICT, "district", None, rect(0, 0, 400, 200)),
-        cell(STREET, "street", DISTRICT, rect(0, 0, 400, 200)),
-        cell(COMMUNITY, "community", STREET, rect(0, 0, 400, 200)),
-        cell(GRID_WEST, "grid", COMMUNITY, rect(0, 0, 200, 200)),
-        cell(GRID_EAST, "grid", COMMUNITY, rect(200, 0, 400, 200)),
-    ]
-
-
-def load(engine: Engine, tmp_path: Path, layers: dict[str, list[dict[str, Any]]]) -> None:
-    """Import the given layers (geometries in WGS-84) through the real importer."""
-    for spec in CATALOG:
-        if spec.id in layers:
-            records = layers[spec.id]
-            frame = gpd.GeoDataFrame(
-                [{k: v for k, v in r.items() if k != "geometry"} for r in records],
-                geometry=[r["geometry"] for r in records],
-                crs="EPSG:4326",
-            )
-            import_file(engine, write_geojson(frame, tmp_path / f"{spec.id}.geojson"), spec)
 
 
 def case(code: str, status: str, x: float, size: float = 10, **dates: str) -> dict[str, Any]:
@@ -101,7 +55,7 @@ CASES = [
 
 @pytest.fixture
 def cases(engine: Engine, tmp_path: Path) -> Engine:
-    load(engine, tmp_path, {"grids": grids(), "illegal_buildings": CASES})
+    load(engine, tmp_path, {"grids": grids(community_b=False), "illegal_buildings": CASES})
     return engine
 
 
