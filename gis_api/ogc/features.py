@@ -34,6 +34,7 @@ from gis_api.ogc.params import (
 )
 from gis_api.ogc.templates import render
 from gis_api.problems import ApiProblem
+from gis_api.routes.tiles import CONFORMANCE as TILES_CONFORMANCE
 from layers.catalog import COLLECTIONS, FieldKind, GeometryKind, LayerSpec, UnknownLayer
 from layers.cql2_sql import FilterError, filter_clause, parse_filter, queryables
 from layers.features_query import (
@@ -77,12 +78,7 @@ CONFORMANCE = (
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
     "http://www.opengis.net/spec/cql2/1.0/conf/spatial-functions",
     "http://www.opengis.net/spec/ogcapi-records-1/1.0/conf/sorting",
-    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
-    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
-    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
-    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
-    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/dataset-tilesets",
-    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
+    *TILES_CONFORMANCE,  # declared by the tiles routes that implement them
 )
 
 COMMON_PARAMS = ("f", "lang")
