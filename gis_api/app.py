@@ -11,12 +11,22 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from gis_api import middleware, problems
-from gis_api.auth import current_principal
+from gis_api.auth import current_principal, session
 from gis_api.auth.credentials import VerifiedTokens, jwt_key
 from gis_api.auth.limits import LoginLimiter
 from gis_api.database import database_url, make_engine
 from gis_api.ogc import edit, features
-from gis_api.routes import api_docs, auth, checks, health, landing, patrols, tiles, uploads
+from gis_api.routes import (
+    api_docs,
+    auth,
+    checks,
+    health,
+    landing,
+    login,
+    patrols,
+    tiles,
+    uploads,
+)
 from gis_api.routes import map as map_pages
 from gis_api.settings import Settings
 from layers import migrate
@@ -70,12 +80,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.verified_tokens = VerifiedTokens()
     app.state.login_limiter = LoginLimiter(settings.login_attempts_per_minute)
     problems.install(app)
+    session.install(app)
     middleware.install(app, settings)
     # Public whatever the settings: health for monitoring, the API description and its
     # page (they tell a client how to log in), the login itself.
     api_docs.install(app)
     app.include_router(health.router)
     app.include_router(auth.router)
+    app.include_router(login.router)
     # Reads: anonymous only when CIVIC_GIS_AUTH_PUBLIC_READS is set.
     reads = [Depends(current_principal)]
     app.include_router(landing.router, dependencies=reads)

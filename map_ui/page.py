@@ -88,6 +88,9 @@ def urls(ctx: PageContext) -> dict[str, str]:
         "grid_map": ctx.url("/map/grids/{code}"),
         "overview": ctx.url("/map/overview/{layer}"),
         "print": ctx.url("/map/grids/{code}/print"),
+        "login": ctx.url("/login"),
+        "logout": ctx.url("/auth/logout"),
+        "me": ctx.url("/auth/me"),
     }
 
 

@@ -1,9 +1,14 @@
 """FastAPI dependencies: who is asking, and may they.
 
-Credentials are `Authorization: Bearer <token>` only, where the token is an
-API token (`cgis_...`, from `civic-gis user add | rotate-token`) or a login JWT
-from `POST /auth/token`. Nothing is read from cookies or query strings, so
-tokens neither leak into access logs nor ride along on cross-site requests.
+Credentials are `Authorization: Bearer <token>`, where the token is an API
+token (`cgis_...`, from `civic-gis user add | rotate-token`) or a login JWT from
+`POST /auth/token`; or, on GET and HEAD only, the web UI's session cookie holding
+that JWT (gis_api.auth.session: HttpOnly, SameSite=Strict). Nothing is read from
+query strings, so tokens never reach access logs, and no write is ever
+authorised by a cookie, so a cross-site form cannot write.
+
+A browser navigating to a page without a valid session is sent to `/login`
+(303) instead of being shown a 401 it cannot answer.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2Pas
 
 from gis_api.auth.credentials import TOKEN_PREFIX, decode_access_token
 from gis_api.auth.principal import WRITER_ROLES, Principal, Role
+from gis_api.auth.session import LoginRedirect, login_url, session_token, wants_page
 from gis_api.auth.users import principal_by_id, principal_by_token
 from gis_api.problems import ApiProblem
 
@@ -47,7 +53,7 @@ def _credentials(
 ) -> str | None:
     header = request.headers.get("authorization")
     if header is None:
-        return None
+        return session_token(request)
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         raise unauthorized("send credentials as `Authorization: Bearer <token>`")
@@ -71,6 +77,8 @@ def authenticated(
             user_id = decode_access_token(state.jwt_key, token)
             principal = None if user_id is None else principal_by_id(conn, user_id)
     if principal is None:
+        if wants_page(request):
+            raise LoginRedirect(login_url(request, "expired"), clear_cookie=True)
         raise unauthorized("the token is invalid, expired or revoked", invalid_token=True)
     request.state.principal = principal
     return principal
@@ -81,6 +89,8 @@ def current_principal(
 ) -> Principal | None:
     """The reader: None when anonymous and reads are public; 401 when they are not."""
     if principal is None and not request.app.state.settings.auth_public_reads:
+        if wants_page(request):
+            raise LoginRedirect(login_url(request, "required"), clear_cookie=False)
         raise unauthorized("authentication required: reads are not public on this service")
     return principal
 

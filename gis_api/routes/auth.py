@@ -1,14 +1,16 @@
-"""`POST /auth/token` (OAuth2 password flow, for the web UI) and `GET /auth/me`."""
+"""`POST /auth/token` (OAuth2 password flow), the web UI's session (`POST /auth/session`,
+`POST /auth/logout`) and `GET /auth/me`."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Request, Response
 from pydantic import BaseModel
 
 from gis_api.auth import Principal, User
 from gis_api.auth.credentials import encode_access_token
+from gis_api.auth.session import clear_session, set_session
 from gis_api.auth.users import authenticate
 from gis_api.problems import ApiProblem
 
@@ -24,23 +26,8 @@ class AccessToken(BaseModel):
     expires_in: int
 
 
-@router.post(
-    "/token",
-    response_model=AccessToken,
-    summary="Log in with a user name and password (OAuth2 password flow)",
-    responses={400: {"description": "wrong user name or password"}, 429: {}},
-)
-def login(
-    request: Request,
-    username: Annotated[str, Form(min_length=1, max_length=MAX_FIELD)],
-    password: Annotated[str, Form(min_length=1, max_length=MAX_FIELD)],
-    grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
-    scope: Annotated[str, Form(max_length=MAX_FIELD)] = "",
-) -> AccessToken:
-    """A JWT valid for `access_token_minutes` (15 by default); rate-limited per user and address.
-
-    Users get passwords from `civic-gis user add NAME --password-stdin`.
-    """
+def _issue_token(request: Request, username: str, password: str) -> AccessToken:
+    """Check the password (rate-limited per user and address) and sign a login JWT."""
     state = request.app.state
     address = request.client.host if request.client else "unknown"
     wait = state.login_limiter.attempt(username, address)
@@ -60,6 +47,54 @@ def login(
         access_token=encode_access_token(state.jwt_key, principal.user_id, minutes),
         expires_in=60 * minutes,
     )
+
+
+Username = Annotated[str, Form(min_length=1, max_length=MAX_FIELD)]
+Password = Annotated[str, Form(min_length=1, max_length=MAX_FIELD)]
+
+
+@router.post(
+    "/token",
+    response_model=AccessToken,
+    summary="Log in with a user name and password (OAuth2 password flow)",
+    responses={400: {"description": "wrong user name or password"}, 429: {}},
+)
+def login(
+    request: Request,
+    username: Username,
+    password: Password,
+    grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
+    scope: Annotated[str, Form(max_length=MAX_FIELD)] = "",
+) -> AccessToken:
+    """A JWT valid for `access_token_minutes` (15 by default); rate-limited per user and address.
+
+    Users get passwords from `civic-gis user add NAME --password-stdin`.
+    """
+    return _issue_token(request, username, password)
+
+
+@router.post(
+    "/session",
+    response_model=AccessToken,
+    summary="Log in from the web UI: the JWT, also set as the session cookie",
+    responses={400: {"description": "wrong user name or password"}, 429: {}},
+)
+def open_session(
+    request: Request, response: Response, username: Username, password: Password
+) -> AccessToken:
+    """What the login page posts. The page keeps the JWT for the tab (writes send it as a
+    bearer header); the HttpOnly cookie lets the browser open the map and other pages."""
+    token = _issue_token(request, username, password)
+    set_session(request, response, token.access_token, token.expires_in)
+    return token
+
+
+@router.post("/logout", status_code=204, summary="End the web UI's session")
+def close_session(request: Request) -> Response:
+    """Expire the session cookie; the page forgets its copy of the JWT itself."""
+    response = Response(status_code=204)
+    clear_session(request, response)
+    return response
 
 
 @router.get("/me", response_model=Principal, summary="The user the request's token names")

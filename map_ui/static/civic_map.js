@@ -76,6 +76,16 @@
     return token ? { Authorization: 'Bearer ' + token } : {};
   }
 
+  // A 401 means the session ended (the login JWT lives 15 minutes by default) or reads are
+  // not public: back to the login page, which returns here afterwards.
+  function toLogin(reason) {
+    var here = global.location.pathname + global.location.search;
+    var url = C.config.urls.login + '?next=' + encodeURIComponent(here) + '&reason=' + reason;
+    if (C.config.lang !== 'zh') { url += '&lang=' + C.config.lang; }
+    global.location.assign(url);
+  }
+  C.toLogin = toLogin;
+
   function fetchJSON(url, options) {
     options = L.extend({}, options || {});
     options.headers = L.extend({}, authHeaders(), options.headers || {});
@@ -83,6 +93,7 @@
       return response.text().then(function (body) {
         var data = null;
         try { data = body ? JSON.parse(body) : null; } catch (e) { data = { detail: body }; }
+        if (response.status === 401 && !options.quiet) { toLogin('expired'); }
         if (!response.ok) {
           var err = new Error((data && data.detail) || response.statusText);
           err.status = response.status;
@@ -841,6 +852,11 @@
         var report;
         try { report = JSON.parse(body); } catch (e) { report = { detail: body }; }
         pre.textContent = JSON.stringify(report, null, 1);
+        if (response.status === 401) {
+          // Writes need a signed-in user: log in, then come back to the map.
+          toLogin('required');
+          return { status: response.status, report: report, features: [] };
+        }
         if (response.status === 404 || response.status === 405) {
           status.textContent = t('upload_unavailable') + ' (HTTP ' + response.status + ')';
           return { status: response.status, report: report, features: [] };
@@ -931,6 +947,39 @@
     select.addEventListener('change', function () { showChoropleth(select.value); });
   }
 
+  // --- who is signed in: name and role, log out (or a log-in link when reads are public) ---
+
+  function showUser() {
+    var box = document.getElementById('civic-user');
+    if (!box) { return Promise.resolve(null); }
+    return fetchJSON(C.config.urls.me, { quiet: true }).then(function (me) {
+      C.user = me;
+      box.innerHTML = esc(me.name) + ' · ' + esc(t('role_' + me.role)) +
+        ' · <a href="#" id="civic-logout">' + esc(t('logout')) + '</a>';
+      document.getElementById('civic-logout').addEventListener('click', function (e) {
+        e.preventDefault();
+        logout();
+      });
+      return me;
+    }).catch(function () {
+      C.user = null;
+      box.innerHTML = '<a href="#" id="civic-login">' + esc(t('login')) + '</a>';
+      document.getElementById('civic-login').addEventListener('click', function (e) {
+        e.preventDefault();
+        toLogin('required');
+      });
+      return null;
+    });
+  }
+
+  function logout() {
+    try { global.sessionStorage.removeItem(TOKEN_KEY); } catch (e) { /* nothing kept */ }
+    return fetch(C.config.urls.logout, { method: 'POST', credentials: 'same-origin' })
+      .catch(function () { return null; })
+      .then(function () { toLogin('logout'); });
+  }
+  C.logout = logout;
+
   // --- the initial view, and readiness for tests, benchmarks and printing ----------------
 
   function initialView() {
@@ -1017,6 +1066,7 @@
     wireSearch();
     wireUpload();
     wireChoropleth();
+    showUser();
     map.on('click', function (e) { pickAt(e.latlng, e.containerPoint); });
     waitFor.push(addCheckOverlays());
     markReady(waitFor);
