@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,10 +24,13 @@ from sqlalchemy import Engine, text
 from layers.catalog import GeometryKind, LayerSpec
 from layers.tiles import WORST_FIRST
 
+COORDINATE_DIGITS = 6
+"""Decimals of the cell centroids (about 0.1 m): a symbol per cell needs no more, and the
+overview of a large city stays a few hundred kilobytes."""
 OVERVIEW_BELOW_ZOOM = 12
 """Map zooms below this draw point layers from the overview (512-px tiles of z10 and less)."""
 TTL_S = 60.0
-"""How long an overview is reused: the tiles' own `max-age` (data edited now show within it)."""
+"""Age after which an overview is rebuilt: the tiles' own `max-age` (edits show within it)."""
 
 
 def has_overview(spec: LayerSpec) -> bool:
@@ -76,7 +80,13 @@ def overview(engine: Engine, spec: LayerSpec) -> dict[str, Any]:
             features.append(
                 {
                     "type": "Feature",
-                    "geometry": {"type": "Point", "coordinates": [row["lon"], row["lat"]]},
+                    "geometry": {
+                        "type": "Point",
+                        "coordinates": [
+                            round(row["lon"], COORDINATE_DIGITS),
+                            round(row["lat"], COORDINATE_DIGITS),
+                        ],
+                    },
                     "properties": props,
                 }
             )
@@ -90,7 +100,13 @@ class _Entry:
 
 
 class OverviewCache:
-    """Overviews as JSON bytes, rebuilt when older than `TTL_S` (one build at a time per layer)."""
+    """Overviews as JSON bytes: built once, then served at once and rebuilt in the background.
+
+    An overview older than `ttl_s` is still answered (it is a city-zoom summary: counts per
+    grid cell) while one background thread rebuilds it, so no map view waits for the
+    aggregate except the very first; `prefetch` starts that first build when a map page is
+    served, a second before the page's script asks for it.
+    """
 
     def __init__(self, ttl_s: float = TTL_S) -> None:
         self.ttl_s = ttl_s
@@ -98,14 +114,43 @@ class OverviewCache:
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def get(self, engine: Engine, spec: LayerSpec) -> bytes:
-        """The layer's overview JSON, fresh within the TTL."""
+    def _lock(self, layer: str) -> threading.Lock:
         with self._guard:
-            lock = self._locks.setdefault(spec.id, threading.Lock())
-        with lock:
-            entry = self._entries.get(spec.id)
-            now = time.monotonic()
-            if entry is None or now - entry.made > self.ttl_s:
-                entry = _Entry(now, orjson.dumps(overview(engine, spec)))
-                self._entries[spec.id] = entry
+            return self._locks.setdefault(layer, threading.Lock())
+
+    def _build(self, engine: Engine, spec: LayerSpec) -> _Entry:
+        entry = _Entry(time.monotonic(), orjson.dumps(overview(engine, spec)))
+        self._entries[spec.id] = entry
+        return entry
+
+    def _refresh_later(self, engine: Engine, spec: LayerSpec) -> None:
+        """Rebuild in a daemon thread unless a build of this layer is already running."""
+        lock = self._lock(spec.id)
+        if not lock.acquire(blocking=False):
+            return
+
+        def run() -> None:
+            try:
+                self._build(engine, spec)
+            finally:
+                lock.release()
+
+        threading.Thread(target=run, name=f"overview-{spec.id}", daemon=True).start()
+
+    def get(self, engine: Engine, spec: LayerSpec) -> bytes:
+        """The layer's overview JSON: the one in hand (refreshed behind it when stale), or
+        the first one, built now (or waited for, if a prefetch is building it)."""
+        entry = self._entries.get(spec.id)
+        if entry is not None:
+            if time.monotonic() - entry.made > self.ttl_s:
+                self._refresh_later(engine, spec)
             return entry.body
+        with self._lock(spec.id):
+            entry = self._entries.get(spec.id)
+            return (entry or self._build(engine, spec)).body
+
+    def prefetch(self, engine: Engine, specs: Iterable[LayerSpec]) -> None:
+        """Start building the overviews not yet in hand, without waiting."""
+        for spec in specs:
+            if spec.id not in self._entries:
+                self._refresh_later(engine, spec)

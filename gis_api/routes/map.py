@@ -23,6 +23,7 @@ from map_ui import assets
 from map_ui.overview import OverviewCache, has_overview
 from map_ui.page import PageContext, render_map_page, render_print_page
 from map_ui.register import GridInfo, find_grid, grid_register, open_problems
+from map_ui.styles import DEFAULT_VISIBLE
 
 router = APIRouter(tags=["map"])
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -62,6 +63,7 @@ def city_map(request: Request) -> HTMLResponse:
     """Every layer and check on one map (中文; `?lang=en` for English)."""
     ctx = _context(request)
     bounds = tiles.extent(request.app.state.engine, (GRIDS,))
+    _prefetch_overviews(request)
     return HTMLResponse(render_map_page(ctx, bounds))
 
 
@@ -95,6 +97,13 @@ def _overviews(request: Request) -> OverviewCache:
         cache = OverviewCache()
         request.app.state.map_overviews = cache
     return cache
+
+
+def _prefetch_overviews(request: Request) -> None:
+    """The city view draws the default point layers from their overviews: start building
+    them now, while the browser loads the page's scripts."""
+    shown = [spec for spec in COLLECTIONS if spec.id in DEFAULT_VISIBLE and has_overview(spec)]
+    _overviews(request).prefetch(request.app.state.engine, shown)
 
 
 @router.get("/map/overview/{layer}", summary="A point layer per grid cell (city zoom)")

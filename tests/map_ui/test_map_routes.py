@@ -9,15 +9,18 @@ the internet café V-1 150 m from the school, compound XQ-1, building BLD-1 and 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from gis_api.app import create_app
 from gis_api.settings import Settings
 from layers.catalog import COLLECTIONS
+from map_ui.overview import OverviewCache
 from map_ui.register import find_grid, grid_register, open_problems
 from tests.tiny_city import COMMUNITY, GRID_EAST, GRID_WEST
 
@@ -146,3 +149,47 @@ def test_the_city_zoom_overview_has_one_point_per_grid_cell(client: TestClient) 
     assert 129.6 < lon < 129.61 and 44.58 < lat < 44.59  # the centroid of its lamps
     assert client.get("/map/overview/roads").status_code == 404  # lines are tiled at every zoom
     assert client.get("/map/overview/nothing").status_code == 404
+
+
+def test_browsers_get_the_overview_and_scripts_gzipped_and_others_as_they_are(
+    client: TestClient,
+) -> None:
+    """A large city's overview is ~1 MB of JSON: browsers ask for gzip and get it (the tiny
+    city's is under the 1 KB worth compressing, so the map's scripts stand in)."""
+    for path in ("/map/static/civic/civic_map.js", "/map/static/leaflet/leaflet.js"):
+        zipped = client.get(path, headers={"Accept-Encoding": "gzip"})
+        plain = client.get(path, headers={"Accept-Encoding": "identity"})
+        assert zipped.headers["content-encoding"] == "gzip", path
+        assert "content-encoding" not in plain.headers, path
+        assert zipped.content == plain.content  # httpx decodes: the same representation
+        assert zipped.num_bytes_downloaded < plain.num_bytes_downloaded / 2, path
+
+
+def test_a_stale_overview_is_answered_at_once_and_rebuilt_behind_it(
+    city_url: str, city_engine: Engine
+) -> None:
+    """No city view waits for the aggregate once one exists: past its age the overview in
+    hand is served while a background build picks up the new lamp."""
+    spec = COLLECTIONS.get("street_lamps")
+    cache = OverviewCache(ttl_s=0.0)
+    first = cache.get(city_engine, spec)
+    with city_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO street_lamps (code, status, geom) VALUES ('L-STALE', 'lit',"
+                " ST_SetSRID(ST_MakePoint(129.6005, 44.5805), 4326))"
+            )
+        )
+    try:
+        assert cache.get(city_engine, spec) == first  # the stale one, without waiting
+        deadline = time.monotonic() + 20
+        while cache.get(city_engine, spec) == first:
+            assert time.monotonic() < deadline, "the overview was never rebuilt"
+            time.sleep(0.05)
+        counts = sum(
+            f["properties"]["count"] for f in orjson.loads(cache.get(city_engine, spec))["features"]
+        )
+        assert counts == 13  # the tiny city's 12 lamps and the new one
+    finally:
+        with city_engine.begin() as conn:
+            conn.execute(text("DELETE FROM street_lamps WHERE code = 'L-STALE'"))
