@@ -2,7 +2,8 @@
 
 GPX, KML/KMZ, GeoJSON, CSV, NMEA 0183 and JPEG (EXIF GPS) files are detected by content,
 parsed, checked point by point and converted from the declared CRS; nothing here touches
-the database. `read_field_file` is the entry point.
+the database. `read_field_file` is the entry point; `stream_field_file` reads the same
+in chunks, for a caller that stores one chunk while the next is read.
 """
 
 from data.field.detect import detect_format
@@ -14,10 +15,18 @@ from data.field.model import (
     InvalidUpload,
     ParsedUpload,
     TrackKind,
+    combine,
 )
-from data.field.reader import CLOCK_SKEW, DEFAULT_MAX_BYTES, read_field_file
+from data.field.reader import (
+    CHUNK_SIZE,
+    CLOCK_SKEW,
+    DEFAULT_MAX_BYTES,
+    read_field_file,
+    stream_field_file,
+)
 
 __all__ = [
+    "CHUNK_SIZE",
     "CLOCK_SKEW",
     "DEFAULT_MAX_BYTES",
     "FORMATS",
@@ -27,6 +36,8 @@ __all__ = [
     "InvalidUpload",
     "ParsedUpload",
     "TrackKind",
+    "combine",
     "detect_format",
     "read_field_file",
+    "stream_field_file",
 ]

@@ -13,6 +13,7 @@ into the draft; numbers and times are converted for all points at once in `valid
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Final
 
 from lxml import etree
@@ -142,8 +143,13 @@ def _line(element: etree._Element, row: int, kind: str, creator: str | None) -> 
     return track
 
 
-def read_gpx(raw: bytes, source: str) -> Drafts:
-    """Waypoints as points, each trkseg and rte as a FieldTrack; rows count wpt/rte/trk."""
+def read_gpx(raw: bytes, source: str, chunk_size: int) -> Iterator[Drafts]:
+    """Waypoints as points, each trkseg and rte as a FieldTrack; rows count wpt/rte/trk.
+
+    Yields the file in chunks of about `chunk_size` points and vertices (a route or track is
+    never split), in file order, so the caller can store one chunk while this builds the
+    next. The whole document is parsed (and so checked) before the first chunk.
+    """
     root = safexml.parse(raw, source)
     if _local(root.tag) != "gpx":
         raise InvalidUpload(source, f"root element is <{_local(root.tag)}>, not <gpx>")
@@ -155,6 +161,7 @@ def read_gpx(raw: bytes, source: str) -> Drafts:
         )
     creator = text_or_none(root.get("creator"))
     row = 0
+    vertices = 0
     for child in root:
         name = _local(child.tag)
         if name == "wpt":
@@ -166,6 +173,7 @@ def read_gpx(raw: bytes, source: str) -> Drafts:
             route.vertices = [
                 _point(p, row, "rtept", creator) for p in child if _local(p.tag) == "rtept"
             ]
+            vertices += len(route.vertices)
             drafts.tracks.append(route)
         elif name == "trk":
             row += 1
@@ -175,19 +183,19 @@ def read_gpx(raw: bytes, source: str) -> Drafts:
                 template.issues.append(Issue("trk has no trkseg: no points"))
                 drafts.tracks.append(template)
             for number, segment in enumerate(segments, start=1):
-                drafts.tracks.append(
-                    TrackDraft(
-                        row,
-                        "track",
-                        template.name,
-                        [
-                            _point(p, row, "trkpt", creator)
-                            for p in segment
-                            if _local(p.tag) == "trkpt"
-                        ],
-                        {**template.properties, "segment": number},
-                        "trkseg" if len(segments) > 1 else "trk",
-                        segment.sourceline,
-                    )
+                track = TrackDraft(
+                    row,
+                    "track",
+                    template.name,
+                    [_point(p, row, "trkpt", creator) for p in segment if _local(p.tag) == "trkpt"],
+                    {**template.properties, "segment": number},
+                    "trkseg" if len(segments) > 1 else "trk",
+                    segment.sourceline,
                 )
-    return drafts
+                vertices += len(track.vertices)
+                drafts.tracks.append(track)
+        if len(drafts.points) + vertices >= chunk_size:
+            yield drafts
+            drafts = Drafts("gpx")
+            vertices = 0
+    yield drafts

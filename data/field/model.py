@@ -8,6 +8,7 @@ every refused point, because the readers never drop one silently.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -22,6 +23,7 @@ __all__ = [
     "InvalidUpload",
     "ParsedUpload",
     "TrackKind",
+    "combine",
 ]
 
 Format = Literal["gpx", "kml", "kmz", "geojson", "csv", "nmea", "jpeg"]
@@ -99,6 +101,23 @@ class ParsedUpload:
     tracks: list[FieldTrack]
     refused: list[Problem]
     warnings: list[Problem]
+
+
+def combine(parts: Iterable[ParsedUpload]) -> ParsedUpload:
+    """One ParsedUpload from the chunks of a file, in file order; refusals sorted by row."""
+    chunks = list(parts)
+    if not chunks:
+        raise ValueError("combine needs at least one chunk")
+    refused = [p for c in chunks for p in c.refused]
+    refused.sort(key=lambda p: p.row or 0)
+    return ParsedUpload(
+        chunks[0].format,
+        chunks[0].crs,
+        [p for c in chunks for p in c.points],
+        [t for c in chunks for t in c.tracks],
+        refused,
+        [w for c in chunks for w in c.warnings],
+    )
 
 
 class InvalidUpload(InvalidImport):

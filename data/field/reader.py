@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import gc
 import threading
+from collections.abc import Generator, Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta, tzinfo
+from itertools import chain
 from types import TracebackType
 from typing import Final
 
@@ -20,11 +23,11 @@ from data.field.geojson import read_geojson
 from data.field.gpx import read_gpx
 from data.field.kml import read_kml
 from data.field.kmz import extract_kml
-from data.field.model import Format, InvalidUpload, ParsedUpload
+from data.field.model import Format, InvalidUpload, ParsedUpload, combine
 from data.field.nmea import read_nmea
 from data.field.photo import read_jpeg
 from data.field.table import read_table
-from data.field.validate import BBox, Context, OutsidePolicy, finish
+from data.field.validate import BBox, Context, OutsidePolicy, finish_chunks
 from data.problems import Problem
 from layers.profile import RuleProfile
 
@@ -32,6 +35,9 @@ DEFAULT_MAX_BYTES: Final = 50 * 1024 * 1024
 """Upload size limit until the profile has a key for it (issue 5: default 50 MB)."""
 CLOCK_SKEW: Final = timedelta(minutes=5)
 """How far in the future a device clock may be before its timestamps are refused."""
+CHUNK_SIZE: Final = 10_000
+"""Points per chunk of a streamed file: large enough that a chunk's fixed costs (a few
+statements) vanish, small enough that storing overlaps nearly all of the reading."""
 
 
 class _CyclicGcPause:
@@ -80,23 +86,36 @@ def _declared(declared_crs: str | None, source: str) -> SourceCrs | None:
         raise InvalidUpload(source, f"declared CRS: {exc}") from exc
 
 
-def _read(fmt: Format, raw: bytes, source: str, local_tz: tzinfo, max_bytes: int) -> Drafts:
+def _read(
+    fmt: Format, raw: bytes, source: str, local_tz: tzinfo, max_bytes: int, chunk_size: int
+) -> Iterator[Drafts]:
+    """The file's records in chunks (GPX builds them lazily; other formats are sliced)."""
     if fmt == "gpx":
-        return read_gpx(raw, source)
+        return read_gpx(raw, source, chunk_size)
     if fmt == "kml":
-        return read_kml(raw, source, local_tz)
-    if fmt == "kmz":
+        drafts = read_kml(raw, source, local_tz)
+    elif fmt == "kmz":
         kml, warnings = extract_kml(raw, source, max_bytes)
         drafts = read_kml(kml, source, local_tz, "kmz")
         drafts.warnings[:0] = warnings
-        return drafts
-    if fmt == "geojson":
-        return read_geojson(raw, source, local_tz)
-    if fmt == "nmea":
-        return read_nmea(raw, source)
-    if fmt == "jpeg":
-        return read_jpeg(raw, source, local_tz)
-    return read_table(raw, source, local_tz)
+    elif fmt == "geojson":
+        drafts = read_geojson(raw, source, local_tz)
+    elif fmt == "nmea":
+        drafts = read_nmea(raw, source)
+    elif fmt == "jpeg":
+        drafts = read_jpeg(raw, source, local_tz)
+    else:
+        drafts = read_table(raw, source, local_tz)
+    return _slices(drafts, chunk_size)
+
+
+def _slices(drafts: Drafts, size: int) -> Iterator[Drafts]:
+    """`drafts` as chunks of `size` points; tracks and the reader's own problems go first."""
+    yield replace(drafts, points=drafts.points[:size])
+    for start in range(size, len(drafts.points), size):
+        yield replace(
+            drafts, points=drafts.points[start : start + size], tracks=[], refused=[], warnings=[]
+        )
 
 
 def _effective_crs(declared: SourceCrs | None, drafts: Drafts, source: str) -> SourceCrs:
@@ -126,6 +145,57 @@ def _check_bbox(box: BBox | None) -> None:
         raise ValueError(f"jurisdiction_bbox must be (min_lon, min_lat, max_lon, max_lat): {box}")
 
 
+def stream_field_file(
+    raw: bytes,
+    filename: str | None,
+    declared_crs: str | None,
+    profile: RuleProfile,
+    now: datetime,
+    *,
+    jurisdiction_bbox: BBox | None = None,
+    outside_jurisdiction: OutsidePolicy = "refuse",
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    clock_skew: timedelta = CLOCK_SKEW,
+    local_tz: tzinfo = CHINA_TZ,
+    chunk_size: int = CHUNK_SIZE,
+) -> Generator[ParsedUpload, None, None]:
+    """`read_field_file` one chunk at a time, so a caller can store a chunk while the next
+    one is read; `combine` of the chunks is exactly what `read_field_file` returns.
+
+    A file that cannot be read at all raises InvalidUpload at the first chunk, except a
+    file found at the end to hold nothing, which raises after the last. The cyclic garbage
+    collector stays paused until the stream is exhausted or closed.
+    """
+    source = filename or "upload"
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    _check_bbox(jurisdiction_bbox)
+    if len(raw) > max_bytes:
+        raise InvalidUpload(
+            source,
+            f"file is {len(raw):,} bytes, over the upload limit of {max_bytes:,} bytes",
+        )
+    declared = _declared(declared_crs, source)
+    fmt = detect_format(raw, filename)
+    anything = False
+    with _GC_PAUSE:
+        chunks = _read(fmt, raw, source, local_tz, max_bytes, chunk_size)
+        first = next(chunks)
+        context = Context(
+            crs=_effective_crs(declared, first, source),
+            uere_m=profile.field.uere_m,
+            now=now,
+            clock_skew=clock_skew,
+            jurisdiction=jurisdiction_bbox,
+            outside_jurisdiction=outside_jurisdiction,
+        )
+        for parsed in finish_chunks(chain([first], chunks), context):
+            anything = anything or bool(parsed.points or parsed.tracks or parsed.refused)
+            yield parsed
+    if not anything:
+        raise InvalidUpload(source, f"the {fmt.upper()} file holds no points, routes or tracks")
+
+
 def read_field_file(
     raw: bytes,
     filename: str | None,
@@ -150,28 +220,17 @@ def read_field_file(
     without a zone in formats that do not fix one (CSV, GeoJSON, KML, EXIF) are read in
     `local_tz`, China Standard Time by default, and counted in a warning.
     """
-    source = filename or "upload"
-    if now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
-    _check_bbox(jurisdiction_bbox)
-    if len(raw) > max_bytes:
-        raise InvalidUpload(
-            source,
-            f"file is {len(raw):,} bytes, over the upload limit of {max_bytes:,} bytes",
-        )
-    declared = _declared(declared_crs, source)
-    fmt = detect_format(raw, filename)
-    with _GC_PAUSE:
-        drafts = _read(fmt, raw, source, local_tz, max_bytes)
-        context = Context(
-            crs=_effective_crs(declared, drafts, source),
-            uere_m=profile.field.uere_m,
-            now=now,
-            clock_skew=clock_skew,
-            jurisdiction=jurisdiction_bbox,
+    return combine(
+        stream_field_file(
+            raw,
+            filename,
+            declared_crs,
+            profile,
+            now,
+            jurisdiction_bbox=jurisdiction_bbox,
             outside_jurisdiction=outside_jurisdiction,
+            max_bytes=max_bytes,
+            clock_skew=clock_skew,
+            local_tz=local_tz,
         )
-        parsed = finish(drafts, context)
-    if not (parsed.points or parsed.tracks or parsed.refused):
-        raise InvalidUpload(source, f"the {fmt.upper()} file holds no points, routes or tracks")
-    return parsed
+    )

@@ -11,6 +11,7 @@ region (the jurisdiction, else China) while (x, y) does not, the columns were sw
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final, Literal
@@ -20,7 +21,7 @@ from numpy.typing import NDArray
 
 from data.crs import SourceCrs
 from data.field.draft import Draft, Drafts, TrackDraft, naive_warning, parse_time, where
-from data.field.model import FieldPoint, FieldTrack, ParsedUpload, new_point
+from data.field.model import FieldPoint, FieldTrack, ParsedUpload, combine, new_point
 from data.geometries import CHINA_LAT, CHINA_LON
 from data.problems import Problem
 
@@ -230,8 +231,11 @@ def _check_numbers(every: list[Draft], refusals: _Refusals) -> tuple[dict[str, _
     return columns, acc.missing & hdop.missing
 
 
-def _times(every: list[Draft], drafts: Drafts, refusals: _Refusals, ctx: Context) -> list[object]:
-    """Aware UTC datetimes (None where absent); refuse unreadable and future ones."""
+def _times(
+    every: list[Draft], drafts: Drafts, refusals: _Refusals, ctx: Context
+) -> tuple[list[object], int]:
+    """Aware UTC datetimes (None where absent), and how many had no zone; refuse unreadable
+    and future ones."""
     limit = ctx.now + ctx.clock_skew
     zone = drafts.naive_tz
     naive = 0
@@ -275,8 +279,7 @@ def _times(every: list[Draft], drafts: Drafts, refusals: _Refusals, ctx: Context
             )
             continue
         out[i] = parsed
-    drafts.warnings.extend(naive_warning(naive, zone, drafts.naive_why))
-    return out
+    return out, naive
 
 
 def _loose_time(text: str) -> datetime:
@@ -287,6 +290,28 @@ def _loose_time(text: str) -> datetime:
 
 def finish(drafts: Drafts, ctx: Context) -> ParsedUpload:
     """Validate and convert all drafts; refused ones become Problems, flagged ones warnings."""
+    return combine(finish_chunks([drafts], ctx))
+
+
+def finish_chunks(chunks: Iterable[Drafts], ctx: Context) -> Iterator[ParsedUpload]:
+    """`finish` one chunk of a file at a time, in file order, as the reader yields them.
+
+    Times without a zone are counted over the whole file: one warning, in a last chunk
+    that holds nothing else, so the chunks together say exactly what `finish` says.
+    """
+    naive = 0
+    last: Drafts | None = None
+    for drafts in chunks:
+        parsed, count = _finish(drafts, ctx)
+        naive += count
+        last = drafts
+        yield parsed
+    if last is not None and naive:
+        warnings = naive_warning(naive, last.naive_tz, last.naive_why)
+        yield ParsedUpload(last.format, ctx.crs.name, [], [], [], warnings)
+
+
+def _finish(drafts: Drafts, ctx: Context) -> tuple[ParsedUpload, int]:
     every: list[Draft] = list(drafts.points)
     for track in drafts.tracks:
         every.extend(track.vertices)
@@ -318,7 +343,7 @@ def finish(drafts: Drafts, ctx: Context) -> ParsedUpload:
         else:
             refusals.add(i, problem)
     columns, no_accuracy = _check_numbers(every, refusals)
-    times = _times(every, drafts, refusals, ctx)
+    times, naive = _times(every, drafts, refusals, ctx)
     accuracy = np.where(
         columns["accuracy"].missing, columns["hdop"].values * ctx.uere_m, columns["accuracy"].values
     )
@@ -373,7 +398,7 @@ def finish(drafts: Drafts, ctx: Context) -> ParsedUpload:
             continue
         tracks.append(FieldTrack(track.row, track.name, vertices, track.properties, track.kind))
     refused.sort(key=lambda p: p.row or 0)
-    return ParsedUpload(drafts.format, crs_name, points, tracks, refused, warnings)
+    return ParsedUpload(drafts.format, crs_name, points, tracks, refused, warnings), naive
 
 
 def _track_problem(track: TrackDraft, valid: int) -> Problem | None:

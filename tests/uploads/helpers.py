@@ -30,7 +30,8 @@ def lonlat(x: float, y: float) -> tuple[float, float]:
 def gpx(
     waypoints: list[dict[str, Any]], tracks: list[list[tuple[float, float]]] | None = None
 ) -> bytes:
-    """GPX 1.1 (topografix schema) with waypoints {x, y, type?, hdop?, name?, time?} in metres."""
+    """GPX 1.1 (topografix schema) with waypoints {x, y, type?, hdop?, name?, time?, device?}
+    in metres (`device` is the waypoint's <src>)."""
     parts = [
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<gpx version="1.1" creator="civic-gis tests" '
@@ -39,8 +40,11 @@ def gpx(
     for i, w in enumerate(waypoints, start=1):
         lon, lat = lonlat(w["x"], w["y"])
         parts.append(f'<wpt lat="{lat:.9f}" lon="{lon:.9f}">')
-        parts.append(f"<time>{w.get('time', '2026-11-26T12:00:00Z')}</time>")
+        if w.get("time", "") is not None:  # time=None: a waypoint without a time
+            parts.append(f"<time>{w.get('time', '2026-11-26T12:00:00Z')}</time>")
         parts.append(f"<name>{w.get('name', f'W{i}')}</name>")
+        if "device" in w:
+            parts.append(f"<src>{w['device']}</src>")
         if "type" in w:
             parts.append(f"<type>{w['type']}</type>")
         if "hdop" in w:
