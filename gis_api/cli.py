@@ -40,7 +40,7 @@ from gis_api.database import database_url, make_engine
 from gis_api.settings import Settings
 from layers import migrate
 from layers.catalog import CATALOG, UnknownLayer
-from layers.checks.framework import CheckError
+from layers.checks.framework import DEFAULT_EVIDENCE_LIMIT, CheckError
 from layers.profile import InvalidProfile, load_profile
 from layers.school_zones import sync_zone_distances
 
@@ -348,15 +348,21 @@ def check(
         str, typer.Option(help="all | grid:CODE | community:CODE | street:CODE")
     ] = "all",
     format: Annotated[Literal["table", "json", "geojson"], typer.Option()] = "table",
+    evidence_limit: Annotated[
+        int, typer.Option(min=0, help="failing items drawn per rule (0: figures only)")
+    ] = DEFAULT_EVIDENCE_LIMIT,
+    evidence_offset: Annotated[int, typer.Option(min=0, help="failing items to skip")] = 0,
 ) -> None:
-    """Run campaign checks: verdicts, figures and evidence."""
+    """Run campaign checks: verdicts, figures and one page of evidence per rule."""
     from layers.checks import RULES
+    from layers.checks.framework import Page
     from layers.checks.reports import run_check
 
     profile = load_profile(Settings().profile)
     rule_ids = [rule] if rule else list(RULES)
+    page = Page(evidence_limit, evidence_offset)
     with _migrated_engine() as engine, engine.connect() as conn:
-        reports = [run_check(conn, profile, r, scope) for r in rule_ids]
+        reports = [run_check(conn, profile, r, scope, page=page) for r in rule_ids]
     if format == "json":
         sys.stdout.write(json.dumps(reports, ensure_ascii=False, indent=1) + "\n")
         return
@@ -374,9 +380,9 @@ def check(
         verdict = {True: "[green]pass 通过[/green]", False: "[red]fail 未通过[/red]"}.get(
             r["passed"], "n/a"
         )
-        table.add_row(
-            r["rule"], r["name"]["zh"], r["scope"], verdict, str(len(r["evidence"]["features"]))
-        )
+        evidence = r["evidence"]
+        shown = f"{evidence['numberReturned']} / {evidence['numberMatched']}"
+        table.add_row(r["rule"], r["name"]["zh"], r["scope"], verdict, shown)
     out.print(table)
 
 

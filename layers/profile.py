@@ -87,6 +87,7 @@ class SignageRules(_Section):
     community_quota: int = Field(ge=0)
     compound_quota: int = Field(ge=0)
     building_quota: int = Field(ge=0)
+    building_distance_m: float = Field(gt=0)
     entrance_distance_m: float = Field(gt=0)
     main_road_ad_spacing_m: float = Field(gt=0)
 

@@ -187,7 +187,40 @@ def build_metadata(catalog: Catalog = COLLECTIONS) -> MetaData:
     )
     access_tables(metadata)
     field_tables(metadata)
+    near_tables(metadata)
     return metadata
+
+
+# --- near pairs kept for the checks (issue 4, migration 0007) ---------------------------
+
+
+def near_tables(metadata: MetaData) -> None:
+    """Which points stand near which shapes, kept by triggers (layers.checks.near)."""
+    Table(
+        "near_relations",
+        metadata,
+        Column("relation", Text, primary_key=True),
+        Column("a_table", Text, nullable=False, comment="the points"),
+        Column("b_table", Text, nullable=False),
+        Column(
+            "reach_m",
+            Double,
+            nullable=False,
+            comment="pairs kept up to this geodesic distance (m); 0: the point is inside",
+        ),
+        CheckConstraint("reach_m >= 0", name="reach_not_negative"),
+        comment="检查用的近邻关系 / relations whose near pairs the database keeps for the checks",
+    )
+    pairs = Table(
+        "near_pairs",
+        metadata,
+        Column("relation", Text, ForeignKey("near_relations.relation"), primary_key=True),
+        Column("a_id", BigInteger, primary_key=True),
+        Column("b_id", BigInteger, primary_key=True),
+        Column("distance_m", Double, nullable=False, comment="geodesic (m)"),
+        comment="近邻对, 由触发器维护 / near pairs, kept by triggers",
+    )
+    Index("ix_near_pairs_b", pairs.c.relation, pairs.c.b_id)
 
 
 # --- users, tokens and the audit trail (issue 7, migration 0005) ------------------------

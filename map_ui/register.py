@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from layers.catalog import CATALOG, Catalog, LayerSpec
 from layers.checks import RULES
-from layers.checks.framework import CheckError, parse_scope, scope_sql
+from layers.checks.framework import MAX_EVIDENCE_LIMIT, CheckError, Page, parse_scope, scope_sql
 from layers.checks.reports import run_check
 from layers.profile import RuleProfile
 from map_ui.styles import Lang, layer_style
@@ -154,6 +154,10 @@ def grid_register(
     return register
 
 
+SHEET_PAGE = Page(limit=MAX_EVIDENCE_LIMIT)
+"""A sheet lists every open problem of its unit up to the checks' largest page."""
+
+
 @dataclass(frozen=True)
 class RuleEvidence:
     """The evidence one check gives for the unit: its open problems."""
@@ -161,6 +165,8 @@ class RuleEvidence:
     id: str
     name: dict[str, str]
     features: list[dict[str, Any]]
+    total: int | None = None
+    """Failing items in all (the features are the first `MAX_EVIDENCE_LIMIT` of them)."""
 
     def as_config(self) -> dict[str, Any]:
         """The shape the map script draws (same as a `/checks` entry plus its features)."""
@@ -176,8 +182,8 @@ class Problems:
 
     @property
     def count(self) -> int:
-        """Open problems in all."""
-        return sum(len(r.features) for r in self.rules)
+        """Open problems in all (beyond those listed, when a unit has more than a page)."""
+        return sum(len(r.features) if r.total is None else r.total for r in self.rules)
 
 
 def problem_subject(props: dict[str, Any]) -> str:
@@ -202,10 +208,14 @@ def open_problems(engine: Engine, profile: RuleProfile, grid: GridInfo) -> Probl
     for rule_id in RULES:
         try:
             with engine.connect() as conn:
-                report = run_check(conn, profile, rule_id, grid.scope)
+                report = run_check(conn, profile, rule_id, grid.scope, page=SHEET_PAGE)
         except (CheckError, SQLAlchemyError) as exc:
             problems.not_run.append(f"{rule_id}: {exc.__class__.__name__}")
             continue
-        features = report["evidence"]["features"]
-        problems.rules.append(RuleEvidence(rule_id, dict(report["name"]), features))
+        evidence = report["evidence"]
+        problems.rules.append(
+            RuleEvidence(
+                rule_id, dict(report["name"]), evidence["features"], evidence["numberMatched"]
+            )
+        )
     return problems

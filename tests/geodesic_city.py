@@ -8,13 +8,15 @@ second community east of it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import pytest
 from pyproj import Geod
 from shapely.geometry import Point, box
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from data.importer import import_file
 from layers.catalog import CATALOG
@@ -85,3 +87,33 @@ def load(engine: Engine, tmp_path: Path, layers: dict[str, list[dict[str, Any]]]
                 crs="EPSG:4326",
             )
             import_file(engine, write_geojson(frame, tmp_path / f"{spec.id}.geojson"), spec)
+
+
+@pytest.fixture(params=["kept", "measured"])
+def near_path(request: pytest.FixtureRequest, engine: Engine) -> Iterator[str]:
+    """Run a test on the near pairs the database keeps, and again measuring at run time.
+
+    Measuring is forced by shrinking every distance relation's reach to 1 mm (the checks
+    read the pairs only for distances within the reach); after, the reach is put back and
+    the pairs kept meanwhile are computed again to it.
+    """
+    with engine.begin() as conn:
+        found = conn.execute(text("SELECT relation, reach_m FROM near_relations")).all()
+        reach: dict[str, float] = {str(r): float(m) for r, m in found}
+        if request.param == "measured":
+            conn.execute(text("UPDATE near_relations SET reach_m = 0.001 WHERE reach_m > 0"))
+    try:
+        yield str(request.param)
+    finally:
+        with engine.begin() as conn:
+            for relation, metres in reach.items():
+                conn.execute(
+                    text("UPDATE near_relations SET reach_m = :m WHERE relation = :r"),
+                    {"m": metres, "r": relation},
+                )
+            conn.execute(
+                text(
+                    "SELECT civic_gis_near_refresh(a_table, NULL, true) "
+                    "FROM (SELECT DISTINCT a_table FROM near_relations) t"
+                )
+            )

@@ -12,7 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from gis_api.problems import ApiProblem
 from layers.catalog import VENUES
 from layers.checks import RULES
-from layers.checks.framework import CheckError
+from layers.checks.framework import (
+    DEFAULT_EVIDENCE_LIMIT,
+    MAX_EVIDENCE_LIMIT,
+    CheckError,
+    Page,
+)
 from layers.checks.reports import describe, run_check, scorecard
 from layers.checks.school_zones import SchoolZones, what_if_boundary
 
@@ -39,25 +44,54 @@ def list_checks(request: Request) -> Response:
     )
 
 
+# Query parameters of /checks/{rule} that are not rule parameters.
+_OWN = ("scope", "lang", "evidence_limit", "evidence_offset")
+
+
 @router.get("/checks/{rule}", summary="Run one rule over a scope")
 def run_rule(
     request: Request,
     rule: str = Path(description="Rule id, e.g. lamp-lighting-rate"),
     scope: str = Query("all", description="all | grid:CODE | community:CODE | street:CODE"),
+    evidence_limit: int = Query(
+        DEFAULT_EVIDENCE_LIMIT,
+        ge=0,
+        le=MAX_EVIDENCE_LIMIT,
+        description="failing items drawn as evidence (0: figures only); verdicts count all",
+    ),
+    evidence_offset: int = Query(0, ge=0, description="failing items to skip (paging)"),
 ) -> Response:
-    """Verdict, figures and evidence; other query parameters override rule parameters."""
+    """Verdict, figures and one page of evidence; other query parameters override rule
+    parameters. The evidence says how many items fail in all (`numberMatched`) and links
+    the next and previous pages."""
     if rule not in RULES:
         raise ApiProblem(404, f"unknown rule {rule!r}; rules: {', '.join(RULES)}")
-    overrides = {k: v for k, v in request.query_params.items() if k not in ("scope", "lang")}
+    overrides = {k: v for k, v in request.query_params.items() if k not in _OWN}
     for name in set(request.query_params.keys()):
         if len(request.query_params.getlist(name)) > 1:
             raise ApiProblem(400, f"query parameter {name!r} is given more than once")
+    page = Page(evidence_limit, evidence_offset)
     try:
         with request.app.state.engine.connect() as conn:
-            report = run_check(conn, request.app.state.profile, rule, scope, overrides)
+            report = run_check(conn, request.app.state.profile, rule, scope, overrides, page)
     except CheckError as exc:
         raise ApiProblem(400, str(exc)) from exc
+    report["evidence"]["links"] = _page_links(request, page, report["evidence"]["numberMatched"])
     return _json(report)
+
+
+def _page_links(request: Request, page: Page, matched: int) -> list[dict[str, str]]:
+    """`next` and `prev` links to the neighbouring pages of evidence, when there are some."""
+    links = []
+    if page.limit and page.offset + page.limit < matched:
+        url = request.url.include_query_params(evidence_offset=page.offset + page.limit)
+        links.append({"rel": "next", "type": JSON, "href": str(url)})
+    if page.offset > 0:
+        url = request.url.include_query_params(
+            evidence_offset=max(0, page.offset - max(page.limit, 1))
+        )
+        links.append({"rel": "prev", "type": JSON, "href": str(url)})
+    return links
 
 
 class PointGeometry(BaseModel):

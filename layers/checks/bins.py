@@ -28,8 +28,11 @@ from sqlalchemy import Connection
 
 from layers.catalog import BINS
 from layers.checks.framework import (
+    FIRST_PAGE,
+    PAGE_SQL,
     Level,
     Outcome,
+    Page,
     Params,
     Rule,
     Scope,
@@ -40,6 +43,14 @@ from layers.checks.framework import (
     rows,
     scope_sql,
     unit_sql,
+)
+from layers.checks.near import (
+    BINS_BUILDINGS,
+    box,
+    kept,
+    kept_pairs,
+    kept_within,
+    shape_within,
 )
 from layers.profile import RuleProfile
 
@@ -67,13 +78,13 @@ WHERE {where}
 GROUP BY 1, 2
 """
 
-_BAD_BINS = """
+_BAD_BINS = f"""
 SELECT ST_AsGeoJSON(a.geom, 9) AS geometry, a.code, a.kind, a.condition, a.road_code,
        g.code AS grid_code
 FROM bins a
 LEFT JOIN grids g ON g.id = a.grid_id
-WHERE a.condition = ANY(CAST(:bad AS text[])) AND {where}
-ORDER BY a.code
+WHERE a.condition = ANY(CAST(:bad AS text[])) AND {{where}}
+{PAGE_SQL.format(order="a.code")}
 """
 
 
@@ -118,20 +129,26 @@ class BinCondition(Rule):
         }
         return summary, passed
 
-    def evaluate(self, conn: Connection, scope: Scope, params: ConditionParams) -> Outcome:
+    def evaluate(
+        self, conn: Connection, scope: Scope, params: ConditionParams, page: Page = FIRST_PAGE
+    ) -> Outcome:
         """The rate in scope; damaged and missing (and, if so set, overflowing) bins as evidence."""
         where, bind = scope_sql(scope)
         groups = rows(conn, _COUNTS.format(unit="'scope'", join="", where=where), bind)
         summary, passed = self._judge(params, groups)
-        evidence = features(
-            conn, _BAD_BINS.format(where=where), {**bind, "bad": _bad_conditions(params)}
-        )
+        bad = _bad_conditions(params)
+        total = sum(int(summary[c]) for c in bad)
+        evidence = []
+        if page.limit and total > page.offset:
+            evidence = features(
+                conn, _BAD_BINS.format(where=where), {**bind, **page.bind(), "bad": bad}
+            )
         for f in evidence:
             p = f["properties"]
             p["reason"] = (
                 f"{KIND_ZH[p['kind']]}{CONDITION_ZH[p['condition']]} / {p['kind']} {p['condition']}"
             )
-        return Outcome(summary, passed, evidence)
+        return Outcome(summary, passed, evidence, total)
 
     def by_unit(
         self, conn: Connection, level: Level, params: ConditionParams
@@ -178,28 +195,48 @@ class CoverageParams(Params):
 # Serving points, anywhere in the city (a point across a grid line still serves).
 _SERVING = "p.kind = ANY(CAST(:kinds AS text[])) AND p.condition <> 'missing'"
 
-# Residential buildings in scope with a serving point within the radius, as a
-# join rather than a per-building EXISTS. City-wide it is driven from the
-# serving points (a materialised list has no index, so the join must probe the
-# buildings' index), the smaller side; for a scope, from its few buildings.
-_COVERED_ALL = f"""
-WITH points AS MATERIALIZED (SELECT p.id, p.geog FROM bins p WHERE {_SERVING})
+# Residential buildings in scope with a serving point within the radius, geodesic.
+# Within the reach of the pairs the database keeps (`layers.checks.near`), from those;
+# else measured: city-wide driven from the serving points, the smaller side, each probing
+# the buildings' index; for a scope, from its few buildings probing the points' index.
+_COVERED_KEPT_ALL = f"""
+SELECT DISTINCT n.b_id AS id
+FROM near_pairs n
+JOIN bins p ON p.id = n.a_id
+WHERE {kept_pairs("n", BINS_BUILDINGS)} AND n.distance_m <= :radius + 0.001 AND {_SERVING}
+  AND {kept_within("n", ":radius", "bins", "buildings")}
+"""
+
+_COVERED_KEPT_SCOPE = f"""
 SELECT DISTINCT a.id
-FROM points p
-JOIN buildings a ON ST_DWithin(p.geog, a.geog, :radius)
-WHERE a.residential
+FROM buildings a
+JOIN near_pairs n ON {kept_pairs("n", BINS_BUILDINGS)} AND n.b_id = a.id
+JOIN bins p ON p.id = n.a_id
+WHERE a.residential AND {{where}} AND {_SERVING}
+  AND {kept_within("n", ":radius", "bins", "buildings")}
+"""
+
+_COVERED_ALL = f"""
+SELECT DISTINCT a.id
+FROM bins p
+JOIN buildings a ON a.geom && {box("p.geom", ":radius")}
+WHERE {_SERVING} AND a.residential AND {shape_within("a", "p", ":radius")}
 """
 
 _COVERED_SCOPE = f"""
-SELECT DISTINCT a.id
+SELECT a.id
 FROM buildings a
-JOIN bins p ON {_SERVING} AND ST_DWithin(p.geog, a.geog, :radius)
-WHERE a.residential AND {{where}}
+WHERE a.residential AND {{where}} AND EXISTS (
+    SELECT FROM bins p
+    WHERE p.geom && {box("a.geom", ":radius")} AND {_SERVING}
+      AND {shape_within("a", "p", ":radius")})
 """
 
 
-def _covered(where: str) -> str:
+def _covered(conn: Connection, where: str, radius: float) -> str:
     """Ids of the covered residential buildings among those `where` keeps."""
+    if kept(conn, BINS_BUILDINGS, radius):
+        return _COVERED_KEPT_ALL if where == "TRUE" else _COVERED_KEPT_SCOPE.format(where=where)
     return _COVERED_ALL if where == "TRUE" else _COVERED_SCOPE.format(where=where)
 
 
@@ -212,18 +249,23 @@ WHERE a.residential AND {where}
 GROUP BY 1
 """
 
-# One pass: each building's coverage is decided once (the costly part), then
-# counted and, for the uncovered, drawn with the nearest serving point, exactly:
-# the planar KNN (`<->` on the 2D index, cheap) finds a point whose geodesic
-# distance bounds the minimum, and an indexed ST_DWithin within that bound
-# (+1 cm, as DWithin may drop a point at exactly the bound) finds the geodesic
-# nearest. A geography KNN per building costs about twice as much.
+# One pass decides each building's coverage (the costly part) and counts; one page of
+# the uncovered, by code, is drawn with its nearest serving point, exactly: the nearest
+# of its kept pairs (`q`) when there is one; else the planar KNN (`<->` on the 2D index,
+# cheap) finds a point whose geodesic distance bounds the minimum, and an indexed
+# ST_DWithin within that bound (+1 cm, as DWithin may drop a point at exactly the bound)
+# finds the geodesic nearest.
 _COVERAGE_WITH_EVIDENCE = f"""
-WITH b AS MATERIALIZED (
-    SELECT a.id, h.id IS NOT NULL AS covered
+WITH h AS MATERIALIZED ({{covered}}),
+b AS MATERIALIZED (
+    SELECT a.id, a.code, h.id IS NOT NULL AS covered
     FROM buildings a
-    LEFT JOIN ({{covered}}) h ON h.id = a.id
+    LEFT JOIN h ON h.id = a.id
     WHERE a.residential AND {{where}}
+),
+page AS (
+    SELECT b.id FROM b WHERE NOT b.covered
+    {PAGE_SQL.format(order="b.code")}
 )
 SELECT (SELECT count(*) FROM b) AS buildings,
        (SELECT count(*) FROM b WHERE b.covered) AS covered,
@@ -231,23 +273,34 @@ SELECT (SELECT count(*) FROM b) AS buildings,
             SELECT ST_AsGeoJSON(a.geom, 9)::json AS geometry, a.code, a.name, a.compound_code,
                    a.households, g.code AS grid_code, n.code AS nearest_point,
                    round(n.distance_m::numeric, 2)::float8 AS distance_m
-            FROM b
-            JOIN buildings a ON a.id = b.id
+            FROM page
+            JOIN buildings a ON a.id = page.id
             LEFT JOIN grids g ON g.id = a.grid_id
             LEFT JOIN LATERAL (
+                SELECT p.code, n.distance_m
+                FROM near_pairs n JOIN bins p ON p.id = n.a_id
+                WHERE {kept_pairs("n", BINS_BUILDINGS)} AND n.b_id = a.id AND {_SERVING}
+                ORDER BY 2, 1
+                LIMIT 1
+            ) q ON TRUE
+            LEFT JOIN LATERAL (
                 SELECT ST_Distance(p.geog, a.geog) AS bound
-                FROM bins p WHERE {_SERVING}
+                FROM bins p WHERE q.code IS NULL AND {_SERVING}
                 ORDER BY p.geom <-> a.geom
                 LIMIT 1
             ) k ON TRUE
             LEFT JOIN LATERAL (
                 SELECT p.code, ST_Distance(p.geog, a.geog) AS distance_m
                 FROM bins p
-                WHERE {_SERVING} AND ST_DWithin(p.geog, a.geog, k.bound + 0.01)
+                WHERE q.code IS NULL AND {_SERVING}
+                  AND ST_DWithin(p.geog, a.geog, k.bound + 0.01)
                 ORDER BY 2, 1
                 LIMIT 1
-            ) n ON TRUE
-            WHERE NOT b.covered
+            ) m ON TRUE
+            CROSS JOIN LATERAL (
+                SELECT coalesce(q.code, m.code) AS code,
+                       coalesce(q.distance_m, m.distance_m) AS distance_m
+            ) n
        ) u) AS evidence
 """
 
@@ -280,12 +333,18 @@ class BinCoverage(Rule):
             return None, None
         return round(covered / buildings, 6), covered == buildings
 
-    def evaluate(self, conn: Connection, scope: Scope, params: CoverageParams) -> Outcome:
-        """The covered share in scope; uncovered buildings with their nearest point."""
+    def evaluate(
+        self, conn: Connection, scope: Scope, params: CoverageParams, page: Page = FIRST_PAGE
+    ) -> Outcome:
+        """The covered share in scope; uncovered buildings (by code) with their nearest point."""
         where, bind = scope_sql(scope)
-        bind = {**bind, **self._bind(params)}
+        bind = {**bind, **self._bind(params), **page.bind()}
         found, evidence = figures_and_evidence(
-            conn, _COVERAGE_WITH_EVIDENCE.format(covered=_covered(where), where=where), bind
+            conn,
+            _COVERAGE_WITH_EVIDENCE.format(
+                covered=_covered(conn, where, params.service_radius_m), where=where
+            ),
+            bind,
         )
         buildings, covered = int(found["buildings"]), int(found["covered"])
         share, passed = self._judge(buildings, covered)
@@ -309,7 +368,7 @@ class BinCoverage(Rule):
             "point_kinds": params.point_kinds,
             "threshold": 1.0,
         }
-        return Outcome(summary, passed, evidence)
+        return Outcome(summary, passed, evidence, buildings - covered)
 
     def by_unit(
         self, conn: Connection, level: Level, params: CoverageParams
@@ -318,7 +377,7 @@ class BinCoverage(Rule):
         found = rows(
             conn,
             _COVERAGE.format(
-                covered=_COVERED_ALL,
+                covered=_covered(conn, "TRUE", params.service_radius_m),
                 unit=unit_sql(level),
                 join="JOIN grids g ON g.id = a.grid_id",
                 where="TRUE",

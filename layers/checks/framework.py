@@ -125,13 +125,64 @@ def _json(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str) else value
 
 
+DEFAULT_EVIDENCE_LIMIT = 1000
+MAX_EVIDENCE_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class Page:
+    """Which failing items a run draws as evidence; verdicts and figures always count them all.
+
+    A whole city can fail in 200,000 places (every building under its signage quota):
+    drawing them all costs more than deciding the verdict and no map shows them, so a run
+    draws one page, in the rule's order, and says how many there are; a planner pages on
+    or narrows the scope. `limit` 0 gives the figures alone.
+    """
+
+    limit: int = DEFAULT_EVIDENCE_LIMIT
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        if self.limit < 0 or self.offset < 0:
+            raise CheckError(
+                f"evidence_limit {self.limit} and evidence_offset {self.offset} must be >= 0"
+            )
+
+    def bind(self) -> dict[str, int]:
+        """The page as SQL parameters `:evidence_limit` and `:evidence_offset`."""
+        return {"evidence_limit": self.limit, "evidence_offset": self.offset}
+
+    def of(self, items: list[Any]) -> list[Any]:
+        """This page of a list already in order."""
+        return items[self.offset : self.offset + self.limit]
+
+    def after(self, skipped: int) -> Page:
+        """The rest of this page once `skipped` items of a longer list came before."""
+        used = max(0, skipped - self.offset)
+        return Page(max(0, self.limit - used), max(0, self.offset - skipped))
+
+
+FIRST_PAGE = Page()
+"""The default page: the first `DEFAULT_EVIDENCE_LIMIT` items."""
+
+PAGE_SQL = "ORDER BY {order} LIMIT :evidence_limit OFFSET :evidence_offset"
+"""The tail of an evidence query (format `order`), bound by `Page.bind`."""
+
+
 @dataclass
 class Outcome:
-    """A verdict with its figures and the evidence (GeoJSON features saying why)."""
+    """A verdict with its figures, one page of evidence (GeoJSON features saying why) and
+    how many failing items there are in all (`evidence_total`; the page's length if unset).
+    """
 
     summary: dict[str, Any]
     passed: bool | None
     evidence: list[dict[str, Any]] = field(default_factory=list)
+    evidence_total: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.evidence_total is None:
+            self.evidence_total = len(self.evidence)
 
 
 @dataclass(frozen=True)
@@ -198,8 +249,10 @@ class Rule(ABC):
             raise CheckError(f"parameters of {self.id}: {problems}") from exc
 
     @abstractmethod
-    def evaluate(self, conn: Connection, scope: Scope, params: Any) -> Outcome:
-        """The verdict over a scope, with evidence."""
+    def evaluate(
+        self, conn: Connection, scope: Scope, params: Any, page: Page = FIRST_PAGE
+    ) -> Outcome:
+        """The verdict over a scope, with one page of evidence and the count of all."""
 
     @abstractmethod
     def by_unit(self, conn: Connection, level: Level, params: Any) -> dict[str, UnitVerdict]:

@@ -29,13 +29,16 @@ from sqlalchemy import Connection
 
 from layers.catalog import GRIDS
 from layers.checks.framework import (
+    FIRST_PAGE,
     Level,
     Outcome,
+    Page,
     Params,
     Rule,
     Scope,
     UnitVerdict,
     features,
+    figures_and_evidence,
     rows,
     unit_sql,
 )
@@ -95,6 +98,41 @@ WHERE area_m2 > :sliver
 ORDER BY unit, area_m2 DESC
 """
 
+# Square metres per square degree, at most, at any latitude: (pi/180)^2 x M x N cos(phi) is
+# below (pi/180)^2 x 6,399,594^2 (both radii of curvature peak at the poles) = 1.2475e10.
+M2_PER_DEG2 = 1.25e10
+
+# The whole city: gaps (the jurisdiction less the union of the grid cells) and how much
+# the cells' areas exceed their union's (square degrees; `_EXCESS` alone when no gaps are
+# looked for). Every point of an overlap lies in two cells or more, so no two cells
+# overlap by more than that excess: when it is within the sliver tolerance the pairwise
+# overlap search (a DE-9IM relate per pair of neighbours, most of this rule's time) has
+# nothing to find and is skipped.
+_CITY_GAPS = f"""
+WITH cover AS MATERIALIZED (
+    SELECT ST_Union(geom) AS geom, sum(ST_Area(geom)) AS cells_deg2
+    FROM grids WHERE level = 'grid'
+),
+city AS ({_CITY}),
+gaps AS (
+    SELECT d.geom, ST_Area(d.geom::geography) AS area_m2
+    FROM city
+    CROSS JOIN cover v
+    CROSS JOIN LATERAL ST_Dump(ST_CollectionExtract(
+        CASE WHEN v.geom IS NULL THEN city.geom ELSE ST_Difference(city.geom, v.geom) END, 3)) d
+)
+SELECT (SELECT coalesce(cells_deg2 - ST_Area(geom), 0) FROM cover) AS excess_deg2,
+       (SELECT json_agg(json_build_object(
+            'geometry', ST_AsGeoJSON(geom, 9)::json, 'unit', 'all', 'area_m2', area_m2)
+            ORDER BY area_m2 DESC)
+        FROM gaps WHERE area_m2 > :sliver) AS evidence
+"""
+
+_EXCESS = """
+SELECT coalesce(sum(ST_Area(geom)) - ST_Area(ST_Union(geom)), 0) AS excess_deg2
+FROM grids WHERE level = 'grid'
+"""
+
 _OVERLAPS = """
 SELECT ST_AsGeoJSON(o.geom, 9) AS geometry, o.code_a, o.code_b, o.area_m2
 FROM (
@@ -117,9 +155,15 @@ WHERE c.level = 'grid' AND coalesce(btrim(c.officer), '') = '' AND c.code LIKE :
 ORDER BY c.code
 """
 
+# Codes are checked in Python (`layers.grid_codes`); only the bad ones are drawn.
 _ROWS = """
-SELECT ST_AsGeoJSON(c.geom, 9) AS geometry, c.code, c.level, c.parent_code, c.name
+SELECT c.code, c.level, c.parent_code, c.name
 FROM grids c WHERE c.code LIKE :within ORDER BY c.code
+"""
+
+_SHAPES = """
+SELECT c.code, ST_AsGeoJSON(c.geom, 9)::json AS geometry
+FROM grids c WHERE c.code = ANY(CAST(:codes AS text[]))
 """
 
 _DUPLICATE_NAMES = f"""
@@ -179,24 +223,34 @@ def _problems(
     """
     params = {**bind, "within": within, "sliver": sliver}
     found: list[dict[str, Any]] = []
-    if units is not None:
-        for f in features(conn, _GAPS.format(units=units), params):
-            p = f["properties"]
-            area = round(p["area_m2"], 2)
-            where_zh = "全域" if p["unit"] == "all" else p["unit"]
-            where_en = "the jurisdiction" if p["unit"] == "all" else p["unit"]
-            found.append(
-                _feature(
-                    f["geometry"],
-                    "gap",
-                    [],
-                    f"网格未覆盖区域 {area:.2f} 平方米 ({where_zh}) / "
-                    f"gap of {area:.2f} m² in {where_en} covered by no grid",
-                    unit=p["unit"],
-                    area_m2=area,
-                )
+    overlaps = True
+    gaps: list[dict[str, Any]] = []
+    if units == _CITY:
+        figures, gaps = figures_and_evidence(conn, _CITY_GAPS, params)
+        overlaps = float(figures["excess_deg2"]) * M2_PER_DEG2 > sliver
+    else:
+        if units is not None:
+            gaps = features(conn, _GAPS.format(units=units), params)
+        if within == "%":
+            excess = rows(conn, _EXCESS, {})[0]["excess_deg2"]
+            overlaps = float(excess) * M2_PER_DEG2 > sliver
+    for f in gaps:
+        p = f["properties"]
+        area = round(p["area_m2"], 2)
+        where_zh = "全域" if p["unit"] == "all" else p["unit"]
+        where_en = "the jurisdiction" if p["unit"] == "all" else p["unit"]
+        found.append(
+            _feature(
+                f["geometry"],
+                "gap",
+                [],
+                f"网格未覆盖区域 {area:.2f} 平方米 ({where_zh}) / "
+                f"gap of {area:.2f} m² in {where_en} covered by no grid",
+                unit=p["unit"],
+                area_m2=area,
             )
-    for f in features(conn, _OVERLAPS, params):
+        )
+    for f in features(conn, _OVERLAPS, params) if overlaps else []:
         p = f["properties"]
         area = round(p["area_m2"], 2)
         found.append(
@@ -220,21 +274,27 @@ def _problems(
                 name=p["name"],
             )
         )
-    for f in features(conn, _ROWS, params):
-        p = f["properties"]
-        problem = problem_with(p["code"], p["level"], p["parent_code"])
-        if problem is not None:
-            found.append(
-                _feature(
-                    f["geometry"],
-                    "bad_code",
-                    [p["code"]],
-                    f"{_level_zh(p['level'])}编码不规范 ({p['code']}) / "
-                    f"bad {p['level']} code {p['code']}: {problem}",
-                    level=p["level"],
-                    name=p["name"],
-                )
+    bad = [
+        (p, problem)
+        for p in rows(conn, _ROWS, params)
+        if (problem := problem_with(p["code"], p["level"], p["parent_code"])) is not None
+    ]
+    shapes = {
+        r["code"]: r["geometry"]
+        for r in rows(conn, _SHAPES, {"codes": [p["code"] for p, _ in bad]})
+    }
+    for p, problem in bad:
+        found.append(
+            _feature(
+                shapes[p["code"]],
+                "bad_code",
+                [p["code"]],
+                f"{_level_zh(p['level'])}编码不规范 ({p['code']}) / "
+                f"bad {p['level']} code {p['code']}: {problem}",
+                level=p["level"],
+                name=p["name"],
             )
+        )
     for f in features(conn, _DUPLICATE_NAMES, params):
         p = f["properties"]
         others = ", ".join(c for c in p["codes"] if c != p["code"])
@@ -288,7 +348,9 @@ class GridTopology(Rule):
         """The sliver tolerance from the profile."""
         return {"sliver_area_m2": profile.grids.sliver_area_m2}
 
-    def evaluate(self, conn: Connection, scope: Scope, params: TopologyParams) -> Outcome:
+    def evaluate(
+        self, conn: Connection, scope: Scope, params: TopologyParams, page: Page = FIRST_PAGE
+    ) -> Outcome:
         """Problems in scope: a street or community is checked against its own polygon."""
         within = "%" if scope.prefix is None else scope.prefix + "%"
         bind: dict[str, Any] = {}
@@ -325,7 +387,7 @@ class GridTopology(Rule):
             "sliver_area_m2": params.sliver_area_m2,
         }
         passed = None if cells == 0 and not evidence else not evidence
-        return Outcome(summary, passed, evidence)
+        return Outcome(summary, passed, page.of(evidence), len(evidence))
 
     def by_unit(
         self, conn: Connection, level: Level, params: TopologyParams

@@ -42,8 +42,11 @@ from sqlalchemy import Connection
 
 from layers.catalog import ILLEGAL_BUILDINGS
 from layers.checks.framework import (
+    FIRST_PAGE,
+    PAGE_SQL,
     Level,
     Outcome,
+    Page,
     Params,
     Rule,
     Scope,
@@ -184,8 +187,8 @@ SELECT ST_AsGeoJSON(c.geom, 9) AS geometry, c.code, c.status, c.address, c.owner
 FROM cases c
 LEFT JOIN grids g ON g.id = c.grid_id
 WHERE c.overdue
-ORDER BY c.working_days_overdue DESC, c.code
 """
+    + PAGE_SQL.format(order="c.working_days_overdue DESC, c.code")
 )
 
 _SUMS = (
@@ -253,8 +256,10 @@ class IllegalBuildingDeadlines(Rule):
         totals["max_working_days_overdue"] = max(worst, default=None)
         return totals
 
-    def evaluate(self, conn: Connection, scope: Scope, params: DeadlineParams) -> Outcome:
-        """Figures in scope (by the footprint's grid); overdue footprints as evidence."""
+    def evaluate(
+        self, conn: Connection, scope: Scope, params: DeadlineParams, page: Page = FIRST_PAGE
+    ) -> Outcome:
+        """Figures in scope (by the footprint's grid); overdue footprints, longest overdue first."""
         where, bind = scope_sql(scope)
         bind = self._bind(conn, params, where, bind)
         groups = rows(conn, _FIGURES.format(unit="'scope'", join="", where=where), bind)
@@ -288,7 +293,9 @@ class IllegalBuildingDeadlines(Rule):
                 "overdue": t["overdue_at_week_end"],
             },
         }
-        evidence = features(conn, _OVERDUE.format(where=where), bind)
+        evidence = []
+        if page.limit and t["overdue"] > page.offset:
+            evidence = features(conn, _OVERDUE.format(where=where), {**bind, **page.bind()})
         for f in evidence:
             p = f["properties"]
             source = "" if p["deadline_source"] == "set" else ", 按默认期限 / default deadline"
@@ -297,7 +304,7 @@ class IllegalBuildingDeadlines(Rule):
                 f"(期限 {p['deadline']}{source}) / {p['status']}, "
                 f"{p['working_days_overdue']} working days overdue (deadline {p['deadline']})"
             )
-        return Outcome(summary, t["overdue"] == 0, evidence)
+        return Outcome(summary, t["overdue"] == 0, evidence, t["overdue"])
 
     def by_unit(
         self, conn: Connection, level: Level, params: DeadlineParams

@@ -15,8 +15,11 @@ from pydantic import Field
 from sqlalchemy import Connection
 
 from layers.checks.framework import (
+    FIRST_PAGE,
+    PAGE_SQL,
     Level,
     Outcome,
+    Page,
     Params,
     Rule,
     Scope,
@@ -39,30 +42,34 @@ class LightingParams(Params):
     lighting_rate_by_placement: dict[str, Rate] = Field(description="stairwell, corridor, …")
 
 
-_GROUPS = """
-SELECT {unit} AS unit,
+STATUS_ZH = {"unlit": "不亮", "damaged": "损坏"}
+"""The statuses shown as evidence: installed lamps that are not lit."""
+
+_FAILING = f"a.status IN ({', '.join(repr(s) for s in STATUS_ZH)})"
+
+_GROUPS = f"""
+SELECT {{unit}} AS unit,
        CASE WHEN a.placement = 'road' THEN coalesce(r.road_class, 'unknown')
             ELSE a.placement END AS grp,
        count(*) FILTER (WHERE a.status <> 'missing') AS installed,
-       count(*) FILTER (WHERE a.status = 'lit') AS lit
+       count(*) FILTER (WHERE a.status = 'lit') AS lit,
+       count(*) FILTER (WHERE {_FAILING}) AS failing
 FROM street_lamps a
 LEFT JOIN roads r ON r.code = a.road_code
-{join}
-WHERE {where}
+{{join}}
+WHERE {{where}}
 GROUP BY 1, 2
 """
 
-_EVIDENCE = """
+_EVIDENCE = f"""
 SELECT ST_AsGeoJSON(a.geom, 9) AS geometry, a.code, a.status, a.placement,
        coalesce(r.road_class, 'unknown') AS road_class, a.road_code, g.code AS grid_code
 FROM street_lamps a
 LEFT JOIN roads r ON r.code = a.road_code
 LEFT JOIN grids g ON g.id = a.grid_id
-WHERE a.status IN ('unlit', 'damaged') AND {where}
-ORDER BY a.code
+WHERE {_FAILING} AND {{where}}
+{PAGE_SQL.format(order="a.code")}
 """
-
-STATUS_ZH = {"unlit": "不亮", "damaged": "损坏"}
 
 
 class LampLightingRate(Rule):
@@ -117,16 +124,21 @@ class LampLightingRate(Rule):
         }
         return summary, passed
 
-    def evaluate(self, conn: Connection, scope: Scope, params: LightingParams) -> Outcome:
-        """Rates per class in scope; the unlit and damaged lamps as evidence."""
+    def evaluate(
+        self, conn: Connection, scope: Scope, params: LightingParams, page: Page = FIRST_PAGE
+    ) -> Outcome:
+        """Rates per class in scope; the unlit and damaged lamps as evidence, by code."""
         where, bind = scope_sql(scope)
         groups = rows(conn, _GROUPS.format(unit="'scope'", join="", where=where), bind)
         summary, passed = self._judge(params, groups)
-        evidence = features(conn, _EVIDENCE.format(where=where), bind)
+        total = sum(int(g["failing"]) for g in groups)
+        evidence = []
+        if page.limit and total > page.offset:
+            evidence = features(conn, _EVIDENCE.format(where=where), {**bind, **page.bind()})
         for f in evidence:
             p = f["properties"]
             p["reason"] = f"路灯{STATUS_ZH.get(p['status'], p['status'])} / lamp {p['status']}"
-        return Outcome(summary, passed, evidence)
+        return Outcome(summary, passed, evidence, total)
 
     def by_unit(
         self, conn: Connection, level: Level, params: LightingParams

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from layers.checks import RULES, get_rule
-from layers.checks.framework import LEVELS, CheckError, Level, Rule, parse_scope
+from layers.checks.framework import FIRST_PAGE, LEVELS, CheckError, Level, Page, Rule, parse_scope
 from layers.profile import RuleProfile
 
 
@@ -28,12 +28,17 @@ def run_check(
     rule_id: str,
     scope: str | None = None,
     overrides: Mapping[str, str] | None = None,
+    page: Page = FIRST_PAGE,
 ) -> dict[str, Any]:
-    """One rule over one scope: parameters used, summary, verdict and evidence."""
+    """One rule over one scope: parameters used, summary, verdict and one page of evidence.
+
+    The evidence says how many failing items there are (`numberMatched`), how many it
+    holds (`numberReturned`) and where the page starts (`offset`, `limit`).
+    """
     rule = get_rule(rule_id)
     where = parse_scope(scope)
     params = rule.parameters(profile, overrides)
-    outcome = rule.evaluate(conn, where, params)
+    outcome = rule.evaluate(conn, where, params, page)
     return {
         "rule": rule.id,
         "name": {"zh": rule.zh, "en": rule.en},
@@ -41,7 +46,14 @@ def run_check(
         "scope": where.label,
         "passed": outcome.passed,
         "summary": outcome.summary,
-        "evidence": {"type": "FeatureCollection", "features": outcome.evidence},
+        "evidence": {
+            "type": "FeatureCollection",
+            "numberMatched": outcome.evidence_total,
+            "numberReturned": len(outcome.evidence),
+            "offset": page.offset,
+            "limit": page.limit,
+            "features": outcome.evidence,
+        },
     }
 
 

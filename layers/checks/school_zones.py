@@ -11,19 +11,24 @@ Method `walking` (Guangdong) is in `layers/checks/walking.py`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 
 from layers.checks.framework import (
+    FIRST_PAGE,
+    MAX_EVIDENCE_LIMIT,
+    PAGE_SQL,
     Level,
     Outcome,
+    Page,
     Params,
     Rule,
     Scope,
     UnitVerdict,
-    features,
+    figures_and_evidence,
     grid_units,
     rows,
     scope_sql,
@@ -81,31 +86,52 @@ JOIN schools s ON s.school_type = rr.school_type AND ST_DWithin(a.geog, s.geog, 
 WHERE {where}
 """
 
+# The violations counted, and one page of them (nearest first) drawn as lines.
 _EVIDENCE = f"""
-WITH pairs AS ({_PAIRS})
-SELECT ST_AsGeoJSON(ST_Transform(ST_ShortestLine(
-           ST_Transform(a.geom, {GK_SRID.format(g="a.geom")}),
-           ST_Transform(s.geom, {GK_SRID.format(g="a.geom")})), 4326), 9) AS geometry,
-       p.venue_code, p.venue_name, p.venue_type, p.school_code, p.school_name, p.school_type,
-       p.limit_m, round(p.distance_m::numeric, 2)::float8 AS distance_m, g.code AS grid_code
-FROM pairs p
-JOIN {{venues}} a ON a.id = p.venue_id
-JOIN schools s ON s.code = p.school_code
-LEFT JOIN grids g ON g.id = p.grid_id
-ORDER BY p.distance_m, p.venue_code, p.school_code
+WITH pairs AS MATERIALIZED ({_PAIRS}),
+page AS (SELECT * FROM pairs {PAGE_SQL.format(order="distance_m, venue_code, school_code")})
+SELECT (SELECT count(*) FROM pairs) AS violations,
+       (SELECT count(DISTINCT venue_id) FROM pairs) AS venues,
+       (SELECT json_agg(json_build_object(
+            'geometry', ST_AsGeoJSON(ST_Transform(ST_ShortestLine(
+                ST_Transform(a.geom, {GK_SRID.format(g="a.geom")}),
+                ST_Transform(s.geom, {GK_SRID.format(g="a.geom")})), 4326), 9)::json,
+            'venue_code', p.venue_code, 'venue_name', p.venue_name, 'venue_type', p.venue_type,
+            'school_code', p.school_code, 'school_name', p.school_name,
+            'school_type', p.school_type, 'limit_m', p.limit_m,
+            'distance_m', round(p.distance_m::numeric, 2)::float8, 'grid_code', g.code
+        ) ORDER BY p.distance_m, p.venue_code, p.school_code)
+        FROM page p
+        JOIN {{venues}} a ON a.id = p.venue_id
+        JOIN schools s ON s.code = p.school_code
+        LEFT JOIN grids g ON g.id = p.grid_id) AS evidence
 """
 
 
+@dataclass(frozen=True)
+class Violations:
+    """One page of venue-school violations, how many there are, and how many venues."""
+
+    features: list[dict[str, Any]]
+    total: int
+    venues: int
+
+
 def boundary_violations(
-    conn: Connection, params: ZoneParams, where: str, bind: dict[str, Any], venues: str = "venues"
-) -> list[dict[str, Any]]:
+    conn: Connection,
+    params: ZoneParams,
+    where: str,
+    bind: dict[str, Any],
+    venues: str = "venues",
+    page: Page = FIRST_PAGE,
+) -> Violations:
     """Venue-school pairs closer than the limit, each a line feature with the distance."""
-    found = features(
+    found, evidence = figures_and_evidence(
         conn,
         _EVIDENCE.format(venues=venues, where=where),
-        {**bind, **restriction_arrays(params)},
+        {**bind, **restriction_arrays(params), **page.bind()},
     )
-    for f in found:
+    for f in evidence:
         p = f["properties"]
         p["method"] = "boundary"
         p["reason"] = (
@@ -113,7 +139,7 @@ def boundary_violations(
             f"(限 {p['limit_m']:g} 米) / {p['distance_m']:.2f} m from the campus of "
             f"{p['school_code']}, limit {p['limit_m']:g} m"
         )
-    return found
+    return Violations(evidence, int(found["violations"]), int(found["venues"]))
 
 
 class SchoolZones(Rule):
@@ -133,16 +159,19 @@ class SchoolZones(Rule):
             "restrictions": [r.model_dump() for r in zones.restrictions],
         }
 
-    def evaluate(self, conn: Connection, scope: Scope, params: ZoneParams) -> Outcome:
-        """Violations in scope (by the venue's grid), for the profile's method."""
+    def evaluate(
+        self, conn: Connection, scope: Scope, params: ZoneParams, page: Page = FIRST_PAGE
+    ) -> Outcome:
+        """Violations in scope (by the venue's grid), for the profile's method, nearest first."""
         where, bind = scope_sql(scope)
         if params.method == "walking":
             from layers.checks.walking import walking_violations
 
-            evidence = walking_violations(conn, params, where, bind)
+            found = walking_violations(conn, params, where, bind)
+            venues = {f["properties"]["venue_code"] for f in found}
+            v = Violations(page.of(found), len(found), len(venues))
         else:
-            evidence = boundary_violations(conn, params, where, bind)
-        venues = {f["properties"]["venue_code"] for f in evidence}
+            v = boundary_violations(conn, params, where, bind, page=page)
         checked = rows(
             conn,
             f"SELECT count(*) AS n FROM venues a WHERE a.venue_type = ANY(CAST(:vt AS text[])) "
@@ -152,10 +181,10 @@ class SchoolZones(Rule):
         summary = {
             "method": params.method,
             "restricted_venues": checked,
-            "violating_venues": len(venues),
-            "violations": len(evidence),
+            "violating_venues": v.venues,
+            "violations": v.total,
         }
-        return Outcome(summary, not evidence, evidence)
+        return Outcome(summary, v.total == 0, v.features, v.total)
 
     def by_unit(self, conn: Connection, level: Level, params: ZoneParams) -> dict[str, UnitVerdict]:
         """Violations per unit (boundary method; walking when the profile says so)."""
@@ -190,6 +219,10 @@ def _unit_of(grid_code: str, level: Level) -> str:
     return grid_code[:keep] + "0" * (15 - keep)
 
 
+ALL_PAIRS = Page(limit=MAX_EVIDENCE_LIMIT)
+"""A what-if point meets a handful of schools: all of them."""
+
+
 def what_if_boundary(
     conn: Connection, params: ZoneParams, lon: float, lat: float, venue_type: str
 ) -> list[dict[str, Any]]:
@@ -200,6 +233,7 @@ def what_if_boundary(
         "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS geom, "
         "ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography AS geog)"
     )
-    return boundary_violations(
-        conn, params, "TRUE", {"lon": lon, "lat": lat, "venue_type": venue_type}, venue
+    found = boundary_violations(
+        conn, params, "TRUE", {"lon": lon, "lat": lat, "venue_type": venue_type}, venue, ALL_PAIRS
     )
+    return found.features

@@ -8,11 +8,13 @@ spacing is a gap, returned as the line of road it covers with its geodesic lengt
 Semantics, and why:
 
 - Relation: an asset belongs to the road its `road_code` names; an asset with no road code
-  belongs to the nearest road within the profile's `road_tolerance_m`, geodesic, found with
-  `ST_DWithin` on the indexed `geog` columns (a cast in the predicate defeats the index,
-  TRAPS.md); ties go to the lowest road id. Only road lamps that stand (placement `road`,
-  status not `missing`; unlit and damaged poles are installed) and litter bins that are
-  there (condition not `missing`; the kinds are a parameter) count.
+  belongs to the nearest road within the profile's `road_tolerance_m`, geodesic: the roads
+  within it are found as `layers.checks.near` finds them (the 2D index, the plane where
+  clear, `ST_DWithin` on geography near the limit; never a cast in the predicate,
+  TRAPS.md), the nearest by `ST_Distance` on geography; ties go to the lowest road id.
+  Only road lamps that stand (placement `road`, status not `missing`; unlit and damaged
+  poles are installed) and litter bins that are there (condition not `missing`; the kinds
+  are a parameter) count.
 - Location: `ST_LineLocatePoint` is planar, and in degrees a kerb-side lamp beside a
   diagonal road would land metres off its true foot, so road and assets are first scaled
   (longitude × N cos φ / M at the road's mid-latitude): locally conformal, so feet and order
@@ -54,24 +56,27 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal, Self
 
+import orjson
 from pydantic import Field, PositiveFloat, field_validator, model_validator
 from sqlalchemy import Connection, text
 
 from layers.catalog import BINS, ROADS, STREET_LAMPS
 from layers.checks.framework import (
+    FIRST_PAGE,
     CheckError,
     Level,
     Outcome,
+    Page,
     Params,
     Rule,
     Scope,
     UnitVerdict,
-    features,
     group_by_unit,
     rows,
     scope_sql,
     unit_sql,
 )
+from layers.checks.near import E2, box, shape_within
 from layers.profile import RoadClass, RuleProfile
 
 Distribution = Literal["cut_off", "semi_cut_off", "non_cut_off"]
@@ -79,9 +84,6 @@ BinKind = Literal["litter_bin", "closed_bin", "sorting_point", "collection_point
 
 ROAD_CLASSES: tuple[str, ...] = ROADS.field("road_class").choice_keys()
 DISTRIBUTIONS: tuple[str, ...] = STREET_LAMPS.field("light_distribution").choice_keys()
-
-E2 = 0.00669438002290
-"""First eccentricity squared of GRS80 (CGCS2000; WGS-84 differs in the 11th digit)."""
 
 SLACK_M = 0.01
 """Metres added to the approximate length before it is compared (rounding to centimetres)."""
@@ -158,10 +160,12 @@ def along_roads_sql(spec: AlongRoads, where: str) -> str:
 WITH r AS MATERIALIZED ({roads}
 ),
 rel AS (
-    -- COALESCE evaluates the nearest-road subquery only for assets without a road code.
+    -- COALESCE evaluates the nearest-road subquery only for assets without a road code;
+    -- the roads within the tolerance are found as in `layers.checks.near`.
     SELECT a.id, a.geom{cols}, coalesce(a.road_code, (
                SELECT q.code FROM roads q
-               WHERE ST_DWithin(q.geog, a.geog, :tolerance)
+               WHERE q.geom && {box("a.geom", ":tolerance")}
+                 AND {shape_within("q", "a", ":tolerance")}
                ORDER BY ST_Distance(q.geog, a.geog), q.id
                LIMIT 1)) AS road_code
     FROM {spec.table} a
@@ -221,15 +225,18 @@ def _unscaled(geom: str) -> str:
 
 
 def _evidence_sql(spec: AlongRoads, where: str) -> str:
+    """Every gap (their lengths make the figures), by road and place; one page is drawn."""
     return (
         along_roads_sql(spec, where)
         + """
-SELECT ST_AsGeoJSON(g.geom, 9) AS geometry, g.road_code, g.road_name, g.road_class,
+SELECT CASE WHEN g.n > :evidence_offset AND g.n <= :evidence_offset + :evidence_limit
+            THEN ST_AsGeoJSON(g.geom, 9) END AS geometry,
+       g.road_code, g.road_name, g.road_class,
        gr.code AS grid_code, g.from_code, g.to_code, g.start_m, g.length_m,
        round(g.allowed_m::numeric, 2)::float8 AS allowed_m, g.raw_m
-FROM found g
+FROM (SELECT found.*, row_number() OVER (ORDER BY road_code, f1) AS n FROM found) g
 LEFT JOIN grids gr ON gr.id = g.grid_id
-ORDER BY g.road_code, g.f1
+ORDER BY g.n
 """
     )
 
@@ -364,25 +371,29 @@ class _SpacingRule(Rule):
             f"{length:.2f} m road, {limit_en}"
         )
 
-    def evaluate(self, conn: Connection, scope: Scope, params: Any) -> Outcome:
-        """Lit share per road class in scope; the failing stretches as lines."""
+    def evaluate(
+        self, conn: Connection, scope: Scope, params: Any, page: Page = FIRST_PAGE
+    ) -> Outcome:
+        """Lit share per road class in scope; the failing stretches as lines, by road."""
         where, bind = scope_sql(scope, "r.grid_id")
         spec = self._spec(params)
         bind = {**bind, **self._bind(params)}
         with _without_jit(conn):
-            evidence = features(conn, _evidence_sql(spec, where), bind)
+            gaps = rows(conn, _evidence_sql(spec, where), {**bind, **page.bind()})
             groups = rows(conn, _totals_sql(spec, where, "'scope'", "", gaps=False), bind)
         for g in groups:
-            mine = [f for f in evidence if f["properties"]["road_class"] == g["road_class"]]
-            g["gap_m"] = sum(f["properties"]["raw_m"] for f in mine)
+            mine = [p for p in gaps if p["road_class"] == g["road_class"]]
+            g["gap_m"] = sum(p["raw_m"] for p in mine)
             g["gaps"] = len(mine)
-        for f in evidence:
-            p = f["properties"]
+        evidence = []
+        for p in page.of(gaps):
+            geometry = orjson.loads(p.pop("geometry"))
             del p["raw_m"]
             p["at"] = _position(p)
             p["reason"] = self._reason(p)
+            evidence.append({"type": "Feature", "geometry": geometry, "properties": p})
         summary, passed = _judge(groups, self._threshold(params), self.covered)
-        return Outcome(summary, passed, evidence)
+        return Outcome(summary, passed, evidence, len(gaps))
 
     def by_unit(self, conn: Connection, level: Level, params: Any) -> dict[str, UnitVerdict]:
         """Lit share and verdict of every unit that has roads (roads by their grid)."""

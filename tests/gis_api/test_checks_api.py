@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -122,3 +126,49 @@ def test_may_an_internet_cafe_open_here_both_methods(client: TestClient) -> None
         json={"point": {"type": "Point", "coordinates": [near.x, near.y]}, "venue_type": "bar"},
     )
     assert bad.status_code == 400 and "bar" in bad.json()["detail"]
+
+
+def test_evidence_comes_in_pages_with_links_and_the_total(client: TestClient) -> None:
+    url = "/checks/signage-quota"
+    whole = client.get(url, params={"evidence_limit": 100}).json()
+    matched = whole["evidence"]["numberMatched"]
+    codes = [f["properties"]["code"] for f in whole["evidence"]["features"]]
+    assert matched == len(codes) >= 3
+    first = client.get(url, params={"evidence_limit": 1}).json()
+    assert first["evidence"]["numberReturned"] == 1
+    assert first["evidence"]["numberMatched"] == matched
+    assert first["passed"] == whole["passed"] and first["summary"] == whole["summary"]
+    links = {link["rel"]: link["href"] for link in first["evidence"]["links"]}
+    assert set(links) == {"next"}
+    second = client.get(links["next"]).json()
+    assert [f["properties"]["code"] for f in second["evidence"]["features"]] == codes[1:2]
+    back = {link["rel"]: link["href"] for link in second["evidence"]["links"]}
+    assert "evidence_offset=0" in back["prev"] and "evidence_offset=2" in back["next"]
+    figures = client.get(url, params={"evidence_limit": 0}).json()
+    assert figures["evidence"]["features"] == [] and figures["evidence"]["links"] == []
+    assert figures["evidence"]["numberMatched"] == matched
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"evidence_limit": "-1"}, {"evidence_limit": "10001"}, {"evidence_offset": "first"}],
+)
+def test_bad_evidence_pages_are_named(client: TestClient, params: dict[str, str]) -> None:
+    response = client.get("/checks/lamp-lighting-rate", params=params)
+    assert response.status_code == 400
+    assert next(iter(params)) in response.json()["detail"]
+
+
+def test_the_command_line_pages_the_evidence_too(client: TestClient, database_url: str) -> None:
+    env = {**os.environ, "CIVIC_GIS_DATABASE_URL": database_url}
+    done = subprocess.run(
+        [sys.executable, "-m", "gis_api.cli", "check", "signage-quota", "--format", "json",
+         "--evidence-limit", "1", "--evidence-offset", "1"],
+        capture_output=True, text=True, env=env, timeout=300, check=True,
+    )  # fmt: skip
+    (report,) = json.loads(done.stdout)
+    whole = client.get("/checks/signage-quota").json()
+    assert report["evidence"]["numberMatched"] == whole["evidence"]["numberMatched"]
+    assert [f["properties"]["code"] for f in report["evidence"]["features"]] == [
+        whole["evidence"]["features"][1]["properties"]["code"]
+    ]

@@ -17,8 +17,21 @@ from sqlalchemy import Engine
 from layers.checks.bins import BinCondition, BinCoverage
 from layers.checks.framework import parse_scope
 from layers.profile import load_profile
-from tests.geodesic_city import COMMUNITY_B, GEOD, GRID_B, grids, lat, load, lon, rect
+from tests.geodesic_city import (
+    COMMUNITY_B,
+    GEOD,
+    GRID_B,
+    grids,
+    lat,
+    load,
+    lon,
+    near_path,
+    rect,
+)
 from tests.tiny_city import COMMUNITY, GRID_EAST, GRID_WEST
+
+# Every test runs on the near pairs the database keeps and again measuring them.
+pytestmark = pytest.mark.usefixtures(near_path.__name__)
 
 # --- bin-condition ---------------------------------------------------------
 

@@ -221,3 +221,35 @@ def test_the_tiny_city_grids_tile_cleanly(engine: Engine) -> None:
     assert out.evidence == []
     assert out.passed is True
     assert out.summary["cells"] == 2
+
+
+def test_an_overlap_just_above_the_tolerance_is_still_found_over_the_whole_city(
+    engine: Engine,
+) -> None:
+    # The whole-city run skips the pairwise search when the cells' areas exceed their
+    # union's by no more than the tolerance: 1.5 m² of overlap must not be skipped.
+    shapes = noded(
+        {
+            D: box(0, 0, 200, 100),
+            S: box(0, 0, 200, 100),
+            C: box(0, 0, 200, 100),
+            W: box(0, 0, 100.015, 100),
+            M: box(100, 0, 200, 100),
+        }
+    )
+    with engine.begin() as conn:
+        add_grid(conn, D, "district", shapes[D], officer=None)
+        add_grid(conn, S, "street", shapes[S], D, officer=None)
+        add_grid(conn, C, "community", shapes[C], S, officer=None)
+        add_grid(conn, W, "grid", shapes[W], C)
+        add_grid(conn, M, "grid", shapes[M], C)
+    loose = RULE.parameters(load_profile(), {"sliver_area_m2": "2"})
+    with engine.connect() as conn:
+        out = RULE.evaluate(conn, Scope("all"), PARAMS)
+        cells = RULE.by_unit(conn, "grid", PARAMS)
+        tolerated = RULE.evaluate(conn, Scope("all"), loose)
+    (overlap,) = of(out.evidence, "overlap")
+    assert overlap["area_m2"] == pytest.approx(geod_area(box(100, 0, 100.015, 100)), abs=0.05)
+    assert [p["problem"] for p in (f["properties"] for f in out.evidence)] == ["overlap"]
+    assert cells[W].passed is cells[M].passed is False
+    assert tolerated.passed is True and tolerated.evidence == []

@@ -17,8 +17,23 @@ from sqlalchemy import Engine, text
 from layers.checks.framework import CheckError, parse_scope
 from layers.checks.signage import SignageEntrances, SignageQuota
 from layers.profile import load_profile
-from tests.geodesic_city import COMMUNITY_B, GEOD, GRID_B, grids, lat, load, lon, offset, pt, rect
+from tests.geodesic_city import (
+    COMMUNITY_B,
+    GEOD,
+    GRID_B,
+    grids,
+    lat,
+    load,
+    lon,
+    near_path,
+    offset,
+    pt,
+    rect,
+)
 from tests.tiny_city import COMMUNITY, GRID_EAST, GRID_WEST, STREET
+
+# Every test runs on the near pairs the database keeps and again measuring them.
+pytestmark = pytest.mark.usefixtures(near_path.__name__)
 
 
 def board(

@@ -25,7 +25,7 @@ from sqlalchemy import Engine, text
 
 from data.importer import import_file
 from layers.catalog import CATALOG
-from layers.checks.framework import CheckError, Outcome, parse_scope
+from layers.checks.framework import CheckError, Outcome, Page, parse_scope
 from layers.checks.spacing import BinSpacing, LampSpacing
 from layers.profile import load_profile
 from tests.tiny_city import write_geojson
@@ -468,3 +468,19 @@ def test_a_road_imported_as_a_multilinestring(engine: Engine, tmp_path: Path) ->
     assert gaps(outcome) == [("L-06", "L-07")]  # across the joint of the two parts
     p = outcome.evidence[0]["properties"]
     assert abs(p["length_m"] - geodesic(road.at(190), road.at(245))) <= 0.01
+
+
+def test_a_page_of_gaps_keeps_every_gap_in_the_figures(engine: Engine, tmp_path: Path) -> None:
+    city = City()
+    road = city.road(Road(MUDANJIANG, "RD-P"))
+    lamps_at(city, road, [10, 40, 100, 130, 190, 220, 280, 310, 340, 370, 395])
+    city.load(engine, tmp_path)
+    whole = run(engine, LAMP_RULE)
+    with engine.connect() as conn:
+        page = LAMP_RULE.evaluate(
+            conn, parse_scope("all"), LAMP_RULE.parameters(PROFILE), Page(limit=1, offset=1)
+        )
+    assert gaps(whole) == [("L-01", "L-02"), ("L-03", "L-04"), ("L-05", "L-06")]
+    assert gaps(page) == [("L-03", "L-04")] and page.evidence == whole.evidence[1:2]
+    assert page.evidence_total == whole.evidence_total == 3
+    assert page.summary == whole.summary and page.passed is whole.passed is False

@@ -18,6 +18,7 @@ def test_the_default_profile_carries_the_domain_numbers() -> None:
     assert profile.signage.community_quota == 20
     assert profile.signage.compound_quota == 10
     assert profile.signage.building_quota == 2
+    assert profile.signage.building_distance_m == 5.0
     cafe = [r for r in profile.school_zones.restrictions if "internet_cafe" in r.venue_types]
     assert {r.distance_m for r in cafe if "primary" in r.school_types} == {200.0}
 
