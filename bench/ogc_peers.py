@@ -1,7 +1,8 @@
 """Side-by-side OGC API benchmark of issue 3: civic-gis, tipg and pygeoapi on the same tables.
 
     .venv/bin/python -m bench.ogc_peers [--scale large] [--duration 30] [--rounds 2]
-        [--connections 16] [--workers 2] [--explain] [--no-write]
+        [--connections 16] [--workers 2] [--cases items,item,z12,z14,z16]
+        [--servers civic-gis,tipg,pygeoapi] [--explain] [--no-write] [--out FILE]
 
 A run of the large city takes ~9 minutes at the defaults (the first load of the large
 city ~20 more). `--scale small` is for debugging (its own database).
@@ -855,17 +856,17 @@ def explain_items(url: str, req: Requests) -> list[str]:
         from sqlalchemy.dialects import postgresql
 
         from gis_api.ogc import crs as api_crs
-        from gis_api.ogc.params import bbox_clause
+        from gis_api.ogc.bbox import bbox_filter
         from layers.catalog import COLLECTIONS
-        from layers.features_query import ItemsQuery, OutputCrs, items_statement
+        from layers.features_query import ItemsQuery, items_statement
         from layers.tables import table_of
 
         spec = COLLECTIONS.get(LAYER)
         table = table_of(spec)
-        where = [bbox_clause(table, req.bbox, api_crs.resolve(None, Settings().city_gk_epsg))]
-        statement = items_statement(
-            ItemsQuery(spec, table, where=where, limit=100, output=OutputCrs(4326, False, 9))
-        )
+        crs = api_crs.resolve(None, Settings().city_gk_epsg)
+        box = bbox_filter(table, req.bbox, crs, points=True)
+        query = ItemsQuery(spec, table, any_of=box.clauses, params=box.params)
+        statement = items_statement(query)
         sql = str(
             statement.compile(
                 dialect=postgresql.dialect(),  # type: ignore[no-untyped-call]
@@ -1065,12 +1066,21 @@ def main(argv: list[str] | None = None) -> int:
         "--rounds", type=int, default=2, help="split each case's load into rounds, order reversed"
     )
     parser.add_argument("--cases", default="items,item,z12,z14,z16")
+    parser.add_argument(
+        "--servers",
+        default=",".join(SERVERS),
+        help="comma list of the servers to run (civic-gis always; for quick iterations)",
+    )
+    parser.add_argument("--out", type=Path, help="also write the Markdown section to this file")
     parser.add_argument("--reload", action="store_true", help="reload the demo city")
     parser.add_argument(
         "--explain", action="store_true", help="EXPLAIN ANALYZE civic-gis's items statement"
     )
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/BENCHMARKS.md")
     args = parser.parse_args(argv)
+    chosen = {"civic-gis", *args.servers.split(",")}
+    if not chosen <= set(SERVERS):
+        parser.error(f"--servers: unknown {sorted(chosen - set(SERVERS))}; known {SERVERS}")
     given = argv if argv is not None else sys.argv[1:]
     command = ".venv/bin/python -m bench.ogc_peers " + shlex.join(given)
 
@@ -1092,11 +1102,13 @@ def main(argv: list[str] | None = None) -> int:
     item_props, tile_props = civic_names()
     wanted = args.cases.split(",")
     cases = [c for c in build_cases(req, item_props, tile_props) if c.id in wanted]
-    servers = [
-        civic_server(url, args.workers),
-        tipg_server(url, args.workers),
-        pygeoapi_server(url, args.workers, item_props),
-    ]
+    for case in cases:
+        case.urls = {name: path for name, path in case.urls.items() if name in chosen}
+    servers = [civic_server(url, args.workers)]
+    if "tipg" in chosen:
+        servers.append(tipg_server(url, args.workers))
+    if "pygeoapi" in chosen:
+        servers.append(pygeoapi_server(url, args.workers, item_props))
     by_name = {s.name: s for s in servers}
     results: dict[str, dict[str, Any]] = {}
     with running(servers):
@@ -1139,6 +1151,9 @@ def main(argv: list[str] | None = None) -> int:
             ensure_ascii=False,
         )
     )
+    if args.out is not None:
+        args.out.write_text(markdown + "\n")
+        log(f"written to {args.out}")
     if not args.no_write:
         write_doc(markdown)
         log(f"written to {DOC.relative_to(ROOT)} (raw numbers: {raw.relative_to(ROOT)})")

@@ -15,7 +15,7 @@ from gis_api import middleware, problems
 from gis_api.auth import current_principal, session
 from gis_api.auth.credentials import VerifiedTokens, jwt_key
 from gis_api.auth.limits import LoginLimiter
-from gis_api.database import database_url, make_engine
+from gis_api.database import ReadPool, database_url, make_engine, read_engine
 from gis_api.ogc import edit, features
 from gis_api.routes import (
     api_docs,
@@ -57,12 +57,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(database_url(settings))
+        url = database_url(settings)
+        engine = make_engine(url)
         app.state.engine = engine
+        # One-statement reads: no BEGIN/ROLLBACK; the async endpoints' own connections.
+        app.state.read_engine = read_engine(engine)
+        app.state.read_pool = ReadPool(url)
         _prepare_database(engine, profile)
         try:
             yield
         finally:
+            await app.state.read_pool.close()
             engine.dispose()
 
     app = FastAPI(

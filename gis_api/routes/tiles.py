@@ -22,7 +22,7 @@ publicly for 60 s; `If-None-Match` gives 304.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from functools import cache
 from hashlib import blake2b
 from typing import Annotated, Any
@@ -31,6 +31,7 @@ import morecantile
 import orjson
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
+from sqlalchemy import Engine
 
 from gis_api.ogc.params import reject_unknown
 from gis_api.problems import ApiProblem
@@ -88,6 +89,12 @@ def _json(body: Any) -> Response:
     return Response(orjson.dumps(body), media_type=JSON)
 
 
+def _reads(request: Request) -> Engine:
+    """The autocommit engine: a tile or an extent is one statement, one round trip."""
+    engine: Engine = request.app.state.read_engine
+    return engine
+
+
 def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
@@ -132,8 +139,15 @@ def _etag_matches(header: str | None, etag: str) -> bool:
     return "*" in candidates or any(c.removeprefix("W/") == etag for c in candidates)
 
 
-def _tile_response(request: Request, build: Callable[[], bytes]) -> Response:
-    content = build()
+async def _read_tile(
+    request: Request, specs: tuple[LayerSpec, ...], z: int, x: int, y: int
+) -> bytes:
+    """The tile from the database, on the app's async read connections (no thread hop)."""
+    async with request.app.state.read_pool.connection() as conn:
+        return await tiles.read_tile(conn, specs, z, x, y)
+
+
+def _tile_response(request: Request, content: bytes) -> Response:
     if not content:
         return Response(status_code=204, headers={"Cache-Control": CACHE_CONTROL})
     etag = f'"{blake2b(content, digest_size=16).hexdigest()}"'
@@ -357,7 +371,7 @@ def dataset_tileset(request: Request, tms: TmsId) -> Response:
     _reject_unknown(request, DOC_PARAMS)
     _check_tms(tms)
     specs = tuple(COLLECTIONS)
-    box = tiles.extent(request.app.state.engine, specs)
+    box = tiles.extent(_reads(request), specs)
     base = _base(request)
     return _json(_tileset(base, f"{base}/tiles", specs, box))
 
@@ -368,7 +382,7 @@ def dataset_tilejson(request: Request, tms: TmsId) -> Response:
     _reject_unknown(request, DOC_PARAMS)
     _check_tms(tms)
     specs = tuple(COLLECTIONS)
-    box = tiles.extent(request.app.state.engine, specs)
+    box = tiles.extent(_reads(request), specs)
     return _json(_tilejson(f"{_base(request)}/tiles", specs, box))
 
 
@@ -377,13 +391,12 @@ def dataset_tilejson(request: Request, tms: TmsId) -> Response:
     summary="A vector tile of all layers",
     responses={200: {"content": {MVT: {}}}, 204: {"description": "empty tile"}},
 )
-def dataset_tile(request: Request, tms: TmsId, z: Zoom, x: Column, y: Row) -> Response:
+async def dataset_tile(request: Request, tms: TmsId, z: Zoom, x: Column, y: Row) -> Response:
     """One MVT holding one layer per collection that has features in the tile."""
     _reject_unknown(request, TILE_PARAMS)
     _check_tms(tms)
     zi, xi, yi = _tile_index(z, x, y)
-    engine = request.app.state.engine
-    return _tile_response(request, lambda: tiles.all_layers_tile(engine, zi, xi, yi))
+    return _tile_response(request, await _read_tile(request, tuple(COLLECTIONS), zi, xi, yi))
 
 
 # --- one layer -----------------------------------------------------------------------
@@ -404,7 +417,7 @@ def layer_tileset(request: Request, layer: LayerId, tms: TmsId) -> Response:
     _reject_unknown(request, DOC_PARAMS)
     spec = _spec(layer)
     _check_tms(tms)
-    box = tiles.extent(request.app.state.engine, (spec,))
+    box = tiles.extent(_reads(request), (spec,))
     base = _base(request)
     return _json(_tileset(base, f"{base}/collections/{spec.id}/tiles", (spec,), box))
 
@@ -415,7 +428,7 @@ def layer_tilejson(request: Request, layer: LayerId, tms: TmsId) -> Response:
     _reject_unknown(request, DOC_PARAMS)
     spec = _spec(layer)
     _check_tms(tms)
-    box = tiles.extent(request.app.state.engine, (spec,))
+    box = tiles.extent(_reads(request), (spec,))
     return _json(_tilejson(f"{_base(request)}/collections/{spec.id}/tiles", (spec,), box))
 
 
@@ -424,7 +437,7 @@ def layer_tilejson(request: Request, layer: LayerId, tms: TmsId) -> Response:
     summary="A vector tile of a layer",
     responses={200: {"content": {MVT: {}}}, 204: {"description": "empty tile"}},
 )
-def layer_tile(
+async def layer_tile(
     request: Request,
     layer: LayerId,
     tms: TmsId,
@@ -437,5 +450,4 @@ def layer_tile(
     spec = _spec(layer)
     _check_tms(tms)
     zi, xi, yi = _tile_index(z, x, y)
-    engine = request.app.state.engine
-    return _tile_response(request, lambda: tiles.layer_tile(engine, spec, zi, xi, yi))
+    return _tile_response(request, await _read_tile(request, (spec,), zi, xi, yi))

@@ -7,9 +7,11 @@ SCH-1 (box 20..80 x 130..190 m) and an internet café V-1 150 m from it.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from pyproj import Transformer
@@ -18,9 +20,10 @@ from sqlalchemy import Engine, text
 
 from data.importer import import_file
 from gis_api.app import create_app
+from gis_api.database import ReadPool
 from gis_api.settings import Settings
 from layers.catalog import CATALOG, COLLECTIONS
-from tests.tiny_city import tiny_city, wgs, write_geojson
+from tests.tiny_city import GRID_EAST, GRID_WEST, ORIGIN, tiny_city, wgs, write_geojson
 
 LAMPS = "/collections/street_lamps/items"
 
@@ -208,6 +211,64 @@ def test_a_lamp_a_hair_outside_the_bbox_is_not_in_it(client: TestClient) -> None
     assert codes(get_json(client, LAMPS, bbox=touching)) == ["L-0000"]
 
 
+def test_a_bbox_edge_counts_exactly_however_close_a_lamp_is(client: TestClient) -> None:
+    # Boxes this wide are split into an inner box answered by the index alone and an
+    # edge band where coordinates are compared (gis_api/ogc/params.bbox_clauses). Put
+    # each edge on a lamp, and inside or outside it by less than a float4 step of the
+    # index (~1e-5 degree here), by about one, and by more than the band is wide.
+    lamps = [wgs(Point(15 + 30 * i, 104)) for i in range(12)]
+    for offset in (0.0, 1e-9, -1e-9, 1e-7, -1e-7, 6e-6, -6e-6, 1.2e-4, -1.2e-4, 3e-4, -3e-4):
+        for lamp in (lamps[0], lamps[5], lamps[11]):
+            x, y = lamp.x, lamp.y
+            for box_ in (
+                (x + offset, y - 0.01, x + 0.01, y + 0.01),
+                (x - 0.01, y - 0.01, x + offset, y + 0.01),
+                (x - 0.01, y + offset, x + 0.01, y + 0.01),
+                (x - 0.01, y - 0.01, x + 0.01, y + offset),
+            ):
+                west, south, east, north = box_
+                inside = sorted(
+                    f"L-{i:04d}"
+                    for i, p in enumerate(lamps)
+                    if west <= p.x <= east and south <= p.y <= north
+                )
+                body = get_json(client, LAMPS, bbox=",".join(map(repr, box_)))
+                assert body["numberMatched"] == len(inside), (offset, box_)
+                assert sorted(codes(body)) == inside, (offset, box_)
+
+
+def test_a_bbox_in_the_city_gauss_kruger_zone_and_a_bbox_over_polygons(
+    client: TestClient,
+) -> None:
+    # EPSG:4552 is northing,easting; local metres x 20..180, y 20..180 hold L-0001..L-0005.
+    east, north = ORIGIN
+    gk = f"{north + 20},{east + 20},{north + 180},{east + 180}"
+    uri = "http://www.opengis.net/def/crs/EPSG/0/4552"
+    body = get_json(client, LAMPS, bbox=gk, **{"bbox-crs": uri})
+    assert sorted(codes(body)) == [f"L-{i:04d}" for i in range(1, 6)]
+    assert body["numberMatched"] == 5
+    minx, miny, maxx, maxy = wgs(box(20, 20, 180, 180)).bounds
+    grids = codes(get_json(client, "/collections/grids/items", bbox=f"{minx},{miny},{maxx},{maxy}"))
+    assert GRID_WEST in grids and GRID_EAST not in grids
+
+
+def test_paging_through_a_bbox_sorted_by_a_property(client: TestClient) -> None:
+    minx, miny, maxx, maxy = _west_grid_bbox()
+    seen: list[str] = []
+    url: str | None = f"{LAMPS}?bbox={minx},{miny},{maxx},{maxy}&sortby=-code&limit=3"
+    while url:
+        body = client.get(url).json()
+        assert body["numberMatched"] == 7
+        assert body["numberReturned"] == len(body["features"])
+        seen += codes(body)
+        url = next((link["href"] for link in body["links"] if link["rel"] == "next"), None)
+    assert seen == [f"L-{i:04d}" for i in range(6, -1, -1)]
+    beyond = get_json(client, LAMPS, bbox=f"{minx},{miny},{maxx},{maxy}", offset=20)
+    assert (beyond["numberMatched"], beyond["numberReturned"], beyond["features"]) == (7, 0, [])
+    empty = get_json(client, LAMPS, offset=50)
+    assert (empty["numberMatched"], empty["numberReturned"], empty["features"]) == (12, 0, [])
+
+
 def test_a_bbox_in_epsg_4326_is_read_latitude_first(client: TestClient) -> None:
     minx, miny, maxx, maxy = _west_grid_bbox()
     uri = "http://www.opengis.net/def/crs/EPSG/0/4326"
@@ -347,3 +408,48 @@ def test_the_school_zone_collection_holds_the_200_m_zone(client: TestClient) -> 
         filter=f"S_INTERSECTS(geometry, POINT({cafe.x} {cafe.y}))",
     )
     assert codes(inside) == ["SCH-1"]
+
+
+# --- the async read connections (single items and tiles) ---------------------------------
+
+
+def test_a_read_connection_whose_statement_failed_is_closed_not_reused(database_url: str) -> None:
+    async def scenario() -> None:
+        pool = ReadPool(database_url, size=1)
+        async with pool.connection() as conn:
+            first = conn
+        with pytest.raises(psycopg.errors.UndefinedTable):
+            async with pool.connection() as conn:
+                assert conn is first  # idle connections are reused
+                await conn.execute("SELECT * FROM no_such_table")
+        assert first.closed
+        async with pool.connection() as conn:
+            assert conn is not first
+            assert await (await conn.execute("SELECT 1")).fetchone() == (1,)
+        await pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_request_cancelled_mid_query_frees_its_read_connection(database_url: str) -> None:
+    async def scenario() -> None:
+        pool = ReadPool(database_url, size=1)
+        started = asyncio.Event()
+
+        async def slow() -> None:
+            async with pool.connection() as conn:
+                started.set()
+                await conn.execute("SELECT pg_sleep(3)")
+
+        task = asyncio.create_task(slow())
+        await started.wait()
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        async with asyncio.timeout(5):  # the one slot is free again
+            async with pool.connection() as conn:
+                assert await (await conn.execute("SELECT 2")).fetchone() == (2,)
+        await pool.close()
+
+    asyncio.run(scenario())

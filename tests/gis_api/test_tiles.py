@@ -216,7 +216,7 @@ def test_far_away_tiles_are_204_fast_and_the_queries_use_the_geom_indexes(
         with session_engine.begin() as conn:
             conn.execute(text("SET LOCAL enable_seqscan = off"))
             plan = json.dumps(
-                conn.execute(text(f"EXPLAIN (FORMAT JSON) {sql}"), params).scalar_one()
+                conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {sql}", params).scalar_one()
             )
         for spec in COLLECTIONS:
             assert f"ix_{spec.table}_geom" in plan, (z, spec.id)
