@@ -13,10 +13,11 @@ A browser navigating to a page without a valid session is sent to `/login`
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 
 from gis_api.auth.credentials import TOKEN_PREFIX, decode_access_token
@@ -46,7 +47,7 @@ def unauthorized(detail: str, invalid_token: bool = False) -> ApiProblem:
     return ApiProblem(401, detail, headers={"WWW-Authenticate": challenge})
 
 
-def _credentials(
+async def _credentials(
     request: Request,
     _oauth: Annotated[str | None, Depends(_oauth2)],
     _http: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -60,22 +61,27 @@ def _credentials(
     return value.strip()
 
 
-def authenticated(
+def _principal_of(state: Any, token: str) -> Principal | None:
+    """The enabled user an API token or login JWT names (database and argon2: blocking)."""
+    with state.engine.connect() as conn:
+        if token.startswith(TOKEN_PREFIX):
+            return principal_by_token(conn, token, state.verified_tokens)
+        user_id = decode_access_token(state.jwt_key, token)
+        return None if user_id is None else principal_by_id(conn, user_id)
+
+
+async def authenticated(
     request: Request, token: Annotated[str | None, Depends(_credentials)]
 ) -> Principal | None:
     """The user the request's token names; None without one; 401 for a bad token.
 
-    FastAPI caches it per request, so stacked dependencies resolve the token once.
+    FastAPI caches it per request, so stacked dependencies resolve the token once. The
+    dependencies are `async` so an anonymous read costs no thread hop; only the token
+    lookup goes to the thread pool.
     """
     if token is None:
         return None
-    state = request.app.state
-    with state.engine.connect() as conn:
-        if token.startswith(TOKEN_PREFIX):
-            principal = principal_by_token(conn, token, state.verified_tokens)
-        else:
-            user_id = decode_access_token(state.jwt_key, token)
-            principal = None if user_id is None else principal_by_id(conn, user_id)
+    principal = await run_in_threadpool(_principal_of, request.app.state, token)
     if principal is None:
         if wants_page(request):
             raise LoginRedirect(login_url(request, "expired"), clear_cookie=True)
@@ -84,7 +90,7 @@ def authenticated(
     return principal
 
 
-def current_principal(
+async def current_principal(
     request: Request, principal: Annotated[Principal | None, Depends(authenticated)]
 ) -> Principal | None:
     """The reader: None when anonymous and reads are public; 401 when they are not."""
@@ -95,18 +101,18 @@ def current_principal(
     return principal
 
 
-def require_user(principal: Annotated[Principal | None, Depends(authenticated)]) -> Principal:
+async def require_user(principal: Annotated[Principal | None, Depends(authenticated)]) -> Principal:
     """Any signed-in, enabled user; 401 otherwise, whatever the read setting."""
     if principal is None:
         raise unauthorized("authentication required")
     return principal
 
 
-def require_role(*roles: Role) -> Callable[[Principal], Principal]:
+def require_role(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency admitting only `roles` (403 for the others)."""
     allowed = ", ".join(roles)
 
-    def dependency(principal: Annotated[Principal, Depends(require_user)]) -> Principal:
+    async def dependency(principal: Annotated[Principal, Depends(require_user)]) -> Principal:
         if principal.role not in roles:
             raise ApiProblem(
                 403, f"{principal.name} is a {principal.role}; this needs one of: {allowed}"
