@@ -10,14 +10,8 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 from gis_api.cli import app
-from tests.access import INSPECTOR, Accounts, city_with_accounts
-from tests.uploads.helpers import clear_uploads, gpx, lamp_status
-
-
-@pytest.fixture
-def accounts(engine: Engine, tmp_path: Path) -> Accounts:
-    clear_uploads(engine)
-    return city_with_accounts(engine, tmp_path)
+from tests.access import INSPECTOR, Accounts
+from tests.uploads.helpers import gpx, lamp_status
 
 
 def test_cli_upload_as_an_inspector_changes_the_lamp_and_replays(

@@ -4,31 +4,16 @@ stored in chunks (issue 5: "a re-sent upload must not duplicate points"), on the
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from data.field import CHUNK_SIZE
-from tests.access import Accounts, city_with_accounts
-from tests.uploads.helpers import clear_uploads, client_for, counts, gpx, lamp_status, post
+from tests.access import Accounts
+from tests.uploads.helpers import counts, gpx, lamp_status, post
 
 LAMP_5 = {"x": 165, "y": 112, "type": "lamp_unlit", "hdop": 1.0}  # 8 m from L-0005
-
-
-@pytest.fixture
-def accounts(engine: Engine, tmp_path: Path) -> Accounts:
-    clear_uploads(engine)
-    return city_with_accounts(engine, tmp_path)
-
-
-@pytest.fixture
-def client(database_url: str, accounts: Accounts, tmp_path: Path) -> Iterator[TestClient]:
-    with client_for(database_url, tmp_path) as client:
-        yield client
 
 
 def stored_points(engine: Engine) -> int:

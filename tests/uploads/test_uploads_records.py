@@ -4,8 +4,6 @@ shows up in `school-zones` (issue 5), both through POST /uploads on the tiny cit
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,24 +16,12 @@ from gis_api.auth.audit import feature_history
 from layers.checks.framework import parse_scope
 from layers.checks.school_zones import SchoolZones
 from layers.profile import load_profile
-from tests.access import INSPECTOR, Accounts, city_with_accounts
+from tests.access import INSPECTOR, Accounts
 from tests.tiny_city import GRID_WEST
-from tests.uploads.helpers import clear_uploads, client_for, gpx, lonlat, post
+from tests.uploads.helpers import gpx, lonlat, post
 
 ZONES = SchoolZones()
 GEOD = Geod(ellps="WGS84")
-
-
-@pytest.fixture
-def accounts(engine: Engine, tmp_path: Path) -> Accounts:
-    clear_uploads(engine)
-    return city_with_accounts(engine, tmp_path)
-
-
-@pytest.fixture
-def client(database_url: str, accounts: Accounts, tmp_path: Path) -> Iterator[TestClient]:
-    with client_for(database_url, tmp_path) as client:
-        yield client
 
 
 def school_zone_evidence(engine: Engine) -> list[dict[str, Any]]:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
@@ -13,23 +10,11 @@ from gis_api.auth.audit import feature_history
 from layers.checks.framework import parse_scope
 from layers.checks.lamp_lighting import LampLightingRate
 from layers.profile import load_profile
-from tests.access import INSPECTOR, Accounts, city_with_accounts, feature_id
+from tests.access import INSPECTOR, Accounts, feature_id
 from tests.tiny_city import GRID_WEST
-from tests.uploads.helpers import clear_uploads, client_for, counts, gpx, lamp_status, post
+from tests.uploads.helpers import counts, gpx, lamp_status, post
 
 RULE = LampLightingRate()
-
-
-@pytest.fixture
-def accounts(engine: Engine, tmp_path: Path) -> Accounts:
-    clear_uploads(engine)
-    return city_with_accounts(engine, tmp_path)
-
-
-@pytest.fixture
-def client(database_url: str, accounts: Accounts, tmp_path: Path) -> Iterator[TestClient]:
-    with client_for(database_url, tmp_path) as client:
-        yield client
 
 
 def lighting(engine: Engine, grid: str) -> tuple[int, int]:
