@@ -37,9 +37,10 @@ from layers.checks.framework import (
     Rule,
     Scope,
     UnitVerdict,
+    comma_list,
     features,
     figures_and_evidence,
-    group_by_unit,
+    rated_units,
     rows,
     scope_sql,
     unit_sql,
@@ -161,12 +162,7 @@ class BinCondition(Rule):
             ),
             {},
         )
-        by = group_by_unit(groups)
-        verdicts = {}
-        for unit, unit_groups in by.items():
-            summary, passed = self._judge(params, unit_groups)
-            verdicts[unit] = UnitVerdict(summary["rate"], passed)
-        return verdicts
+        return rated_units(groups, lambda unit_groups: self._judge(params, unit_groups))
 
 
 class CoverageParams(Params):
@@ -175,13 +171,7 @@ class CoverageParams(Params):
     service_radius_m: float = Field(gt=0)
     point_kinds: list[str] = Field(default_factory=lambda: ["collection_point", "sorting_point"])
 
-    @field_validator("point_kinds", mode="before")
-    @classmethod
-    def _split(cls, value: Any) -> Any:
-        """A what-if override arrives as text: 'collection_point,sorting_point'."""
-        return (
-            [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
-        )
+    _split = field_validator("point_kinds", mode="before")(comma_list)
 
     @field_validator("point_kinds")
     @classmethod

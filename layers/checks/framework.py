@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
@@ -111,6 +111,27 @@ def group_by_unit(groups: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]
     for g in groups:
         by.setdefault(g["unit"], []).append(g)
     return by
+
+
+def rated_units(
+    groups: list[dict[str, Any]],
+    judge: Callable[[list[dict[str, Any]]], tuple[dict[str, Any], bool | None]],
+) -> dict[str, UnitVerdict]:
+    """Per-unit verdicts of a rate rule: `judge` turns one unit's groups into its summary
+    (whose `rate` is the scorecard figure) and verdict, as for the whole scope."""
+    verdicts = {}
+    for unit, unit_groups in group_by_unit(groups).items():
+        summary, passed = judge(unit_groups)
+        verdicts[unit] = UnitVerdict(summary["rate"], passed)
+    return verdicts
+
+
+def comma_list(value: Any) -> Any:
+    """A `mode="before"` validator body: a what-if override arrives as text ('a,b'), a
+    profile value as a list."""
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
 
 
 def grid_units(conn: Connection, level: Level) -> list[str]:

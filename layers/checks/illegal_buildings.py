@@ -51,6 +51,7 @@ from layers.checks.framework import (
     Rule,
     Scope,
     UnitVerdict,
+    comma_list,
     features,
     grid_units,
     group_by_unit,
@@ -69,12 +70,7 @@ CHINA = ZoneInfo("Asia/Shanghai")
 class CalendarParams(Calendar):
     """The profile's calendar; a what-if override may list days as text: '2026-11-24,…'."""
 
-    @field_validator("weekend", "holidays", "extra_working_days", mode="before")
-    @classmethod
-    def _split(cls, value: Any) -> Any:
-        return (
-            [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
-        )
+    _split = field_validator("weekend", "holidays", "extra_working_days", mode="before")(comma_list)
 
 
 class DeadlineParams(Params):

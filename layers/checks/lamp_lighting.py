@@ -25,7 +25,7 @@ from layers.checks.framework import (
     Scope,
     UnitVerdict,
     features,
-    group_by_unit,
+    rated_units,
     rows,
     scope_sql,
     unit_sql,
@@ -151,9 +151,4 @@ class LampLightingRate(Rule):
             ),
             {},
         )
-        by = group_by_unit(groups)
-        verdicts = {}
-        for unit, unit_groups in by.items():
-            summary, passed = self._judge(params, unit_groups)
-            verdicts[unit] = UnitVerdict(summary["rate"], passed)
-        return verdicts
+        return rated_units(groups, lambda unit_groups: self._judge(params, unit_groups))

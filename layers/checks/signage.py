@@ -45,6 +45,7 @@ from layers.checks.framework import (
     Rule,
     Scope,
     UnitVerdict,
+    comma_list,
     figures_and_evidence,
     grid_units,
     rows,
@@ -315,13 +316,7 @@ class EntranceParams(Params):
     entrance_distance_m: float = Field(gt=0)
     entrance_owners: list[str] = Field(default_factory=lambda: ["compounds", "schools"])
 
-    @field_validator("entrance_owners", mode="before")
-    @classmethod
-    def _split(cls, value: Any) -> Any:
-        """A what-if override arrives as text: 'compounds,schools'."""
-        return (
-            [v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str) else value
-        )
+    _split = field_validator("entrance_owners", mode="before")(comma_list)
 
     @field_validator("entrance_owners")
     @classmethod
