@@ -356,13 +356,14 @@ def check(
     """Run campaign checks: verdicts, figures and one page of evidence per rule."""
     from layers.checks import RULES
     from layers.checks.framework import Page
-    from layers.checks.reports import run_check
+    from layers.checks.reports import run_checks
 
-    profile = load_profile(Settings().profile)
+    settings = Settings()
+    profile = load_profile(settings.profile)
     rule_ids = [rule] if rule else list(RULES)
     page = Page(evidence_limit, evidence_offset)
-    with _migrated_engine() as engine, engine.connect() as conn:
-        reports = [run_check(conn, profile, r, scope, page=page) for r in rule_ids]
+    with _migrated_engine() as engine:
+        reports = run_checks(engine, profile, rule_ids, scope, page, settings.check_workers)
     if format == "json":
         sys.stdout.write(json.dumps(reports, ensure_ascii=False, indent=1) + "\n")
         return

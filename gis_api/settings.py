@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gis_api.cluster import ClusterConfig
+from layers.checks.runner import DEFAULT_WORKERS
 
 
 class Settings(BaseSettings):
@@ -39,6 +40,12 @@ class Settings(BaseSettings):
     chromium_path: Path = Field(
         default=Path("/usr/bin/chromium"),
         description="Debian's chromium, driven by playwright for `print-grid` (PDF).",
+    )
+    check_workers: int = Field(
+        default=DEFAULT_WORKERS,
+        ge=1,
+        le=16,
+        description="Connections a multi-rule check run or a scorecard uses side by side.",
     )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

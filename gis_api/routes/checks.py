@@ -156,5 +156,5 @@ def scorecards(
     unknown = set(request.query_params.keys()) - {"level", "lang"}
     if unknown:
         raise ApiProblem(400, f"unknown query parameter(s): {', '.join(sorted(unknown))}")
-    with request.app.state.engine.connect() as conn:
-        return _json(scorecard(conn, request.app.state.profile, level))
+    state = request.app.state
+    return _json(scorecard(state.engine, state.profile, level, state.settings.check_workers))

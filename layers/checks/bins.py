@@ -97,6 +97,7 @@ class BinCondition(Rule):
     """完好率 of all bins against the profile."""
 
     id = "bin-condition"
+    relative_cost = 0.3
     zh = "垃圾箱完好率"
     en = "Bin condition rate"
     description = "完好率 = 完好数 / 总数 (破损、缺失为不完好) / intact ÷ all bins"
@@ -299,6 +300,7 @@ class BinCoverage(Rule):
     """Residential buildings within the service radius of a collection point."""
 
     id = "bin-coverage"
+    relative_cost = 1.2
     zh = "垃圾收集点服务半径覆盖率"
     en = "Collection point coverage"
     description = (

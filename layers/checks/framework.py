@@ -253,6 +253,8 @@ class Rule(ABC):
     en: ClassVar[str]
     description: ClassVar[str]
     params_model: ClassVar[type[Params]]
+    relative_cost: ClassVar[float] = 0.5
+    """Whole-city seconds on the large demo (one backend), only to start heavy rules first."""
 
     @abstractmethod
     def defaults(self, profile: RuleProfile) -> dict[str, Any]:

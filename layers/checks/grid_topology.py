@@ -336,6 +336,7 @@ class GridTopology(Rule):
     """Gaps, overlaps, officers and codes of the grid hierarchy."""
 
     id = "grid-topology"
+    relative_cost = 1.0
     zh = "网格拓扑"
     en = "Grid topology"
     description = (

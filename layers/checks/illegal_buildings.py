@@ -207,6 +207,7 @@ class IllegalBuildingDeadlines(Rule):
     """Cases by status, overdue cases in working days, and the weekly report."""
 
     id = "illegal-building-deadlines"
+    relative_cost = 0.1
     zh = "违法建设整改期限"
     en = "Illegal building deadlines"
     description = (

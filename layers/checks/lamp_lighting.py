@@ -76,6 +76,7 @@ class LampLightingRate(Rule):
     """亮灯率 against the profile."""
 
     id = "lamp-lighting-rate"
+    relative_cost = 0.8
     zh = "亮灯率"
     en = "Lamp lighting rate"
     description = "亮灯率 = 亮灯数 / 装灯数, 按道路等级与安装位置 / lit ÷ installed per class"

@@ -5,10 +5,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from layers.checks import RULES, get_rule
-from layers.checks.framework import FIRST_PAGE, LEVELS, CheckError, Level, Page, Rule, parse_scope
+from layers.checks.framework import (
+    FIRST_PAGE,
+    LEVELS,
+    CheckError,
+    Level,
+    Outcome,
+    Page,
+    Rule,
+    Scope,
+    parse_scope,
+)
+from layers.checks.runner import DEFAULT_WORKERS, run_rules
 from layers.profile import RuleProfile
 
 
@@ -38,7 +49,33 @@ def run_check(
     rule = get_rule(rule_id)
     where = parse_scope(scope)
     params = rule.parameters(profile, overrides)
-    outcome = rule.evaluate(conn, where, params, page)
+    return _report(rule, where, params, rule.evaluate(conn, where, params, page), page)
+
+
+def run_checks(
+    engine: Engine,
+    profile: RuleProfile,
+    rule_ids: list[str],
+    scope: str | None = None,
+    page: Page = FIRST_PAGE,
+    workers: int = DEFAULT_WORKERS,
+) -> list[dict[str, Any]]:
+    """Several rules over one scope, side by side on one snapshot (`layers.checks.runner`).
+
+    The reports are those `run_check` gives, in the order of `rule_ids`; bad scopes and
+    unknown rules are refused before any rule runs.
+    """
+    rules = [get_rule(r) for r in rule_ids]
+    where = parse_scope(scope)
+    params = {rule.id: rule.parameters(profile) for rule in rules}
+    outcomes = run_rules(
+        engine, rules, lambda rule, conn: rule.evaluate(conn, where, params[rule.id], page), workers
+    )
+    return [_report(r, where, params[r.id], outcomes[r.id], page) for r in rules]
+
+
+def _report(rule: Rule, where: Scope, params: Any, outcome: Outcome, page: Page) -> dict[str, Any]:
+    """A rule's outcome as the JSON document of `/checks/{rule}`."""
     return {
         "rule": rule.id,
         "name": {"zh": rule.zh, "en": rule.en},
@@ -57,18 +94,28 @@ def run_check(
     }
 
 
-def scorecard(conn: Connection, profile: RuleProfile, level: str) -> dict[str, Any]:
-    """Every rule per unit of `level`, ranked: most rules passed first, the last named."""
+def scorecard(
+    engine: Engine, profile: RuleProfile, level: str, workers: int = DEFAULT_WORKERS
+) -> dict[str, Any]:
+    """Every rule per unit of `level`, ranked: most rules passed first, the last named.
+
+    The rules run side by side on one snapshot (`layers.checks.runner`).
+    """
     if level not in LEVELS:
         raise CheckError(f"level {level!r} is not one of {', '.join(LEVELS)}")
     unit_level: Level = level
-    names = {
-        r.code: r.name
-        for r in conn.execute(text("SELECT code, name FROM grids WHERE level = :l"), {"l": level})
-    }
-    results = {
-        rule.id: rule.by_unit(conn, unit_level, rule.parameters(profile)) for rule in RULES.values()
-    }
+    rules = list(RULES.values())
+    params = {rule.id: rule.parameters(profile) for rule in rules}
+    with engine.connect() as conn:
+        names = {
+            r.code: r.name
+            for r in conn.execute(
+                text("SELECT code, name FROM grids WHERE level = :l"), {"l": level}
+            )
+        }
+    results = run_rules(
+        engine, rules, lambda rule, conn: rule.by_unit(conn, unit_level, params[rule.id]), workers
+    )
     units = sorted(set(names) | {u for verdicts in results.values() for u in verdicts})
     rows: list[dict[str, Any]] = []
     for unit in units:

@@ -146,6 +146,7 @@ class SchoolZones(Rule):
     """Restricted venues within the profile's distance of schools."""
 
     id = "school-zones"
+    relative_cost = 0.45
     zh = "学校周边限制"
     en = "School zones"
     description = "学校周边限定距离内的网吧、游戏厅等 / restricted venues near schools"

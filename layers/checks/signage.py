@@ -211,6 +211,7 @@ class SignageQuota(Rule):
     """Fixed boards per community, residential compound and residential building."""
 
     id = "signage-quota"
+    relative_cost = 0.6
     zh = "公益广告设置数量"
     en = "Signage quotas"
     description = (
@@ -440,6 +441,7 @@ class SignageEntrances(Rule):
     """Boards at entrances, and entrances without a board."""
 
     id = "signage-entrances"
+    relative_cost = 0.9
     zh = "出入口公益广告"
     en = "Signage at entrances"
     description = (

@@ -444,6 +444,7 @@ class LampSpacing(_SpacingRule):
     """装灯率: road length lit by lamps no farther apart than factor × pole height."""
 
     id = "lamp-spacing"
+    relative_cost = 2.8
     zh = "装灯率"
     en = "Lamp installation (spacing)"
     description = (
@@ -524,6 +525,7 @@ class BinSpacing(_SpacingRule):
     """Gaps between litter bins along roads longer than the class spacing (CJJ 27)."""
 
     id = "bin-spacing"
+    relative_cost = 1.05
     zh = "果皮箱间距"
     en = "Litter bin spacing"
     description = (

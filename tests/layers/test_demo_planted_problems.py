@@ -19,7 +19,8 @@ import pytest
 
 from gis_api import cluster
 from gis_api.database import make_engine
-from layers.checks.reports import run_check
+from layers.checks import RULES
+from layers.checks.reports import run_check, run_checks
 from layers.profile import load_profile
 
 pytestmark = pytest.mark.slow
@@ -51,7 +52,11 @@ def reports(cluster_config: cluster.ClusterConfig) -> Iterator[dict[str, dict[st
     }
     with engine.connect() as conn:
         found = {r: run_check(conn, profile, r, "all", overrides.get(r)) for r in rules}
+        one_by_one = [run_check(conn, profile, r, "all") for r in RULES]
+    side_by_side = run_checks(engine, profile, list(RULES), "all", workers=3)
     engine.dispose()
+    # A planner asking for every rule at once gets what asking one by one gives.
+    assert side_by_side == one_by_one
     yield found
     cluster.drop_database(cluster_config, name)
 
