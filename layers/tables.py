@@ -188,6 +188,7 @@ def build_metadata(catalog: Catalog = COLLECTIONS) -> MetaData:
     access_tables(metadata)
     field_tables(metadata)
     near_tables(metadata)
+    along_road_tables(metadata)
     return metadata
 
 
@@ -221,6 +222,46 @@ def near_tables(metadata: MetaData) -> None:
         comment="近邻对, 由触发器维护 / near pairs, kept by triggers",
     )
     Index("ix_near_pairs_b", pairs.c.relation, pairs.c.b_id)
+
+
+# --- positions along roads for the spacing checks (issue 4, migration 0008) -------------
+
+ALONG_ROADS: dict[str, tuple[str, ...]] = {
+    "street_lamps": ("placement", "status", "pole_height_m", "light_distribution"),
+    "bins": ("kind", "condition"),
+}
+"""Asset tables whose position along their named road is kept, with the copied columns."""
+
+
+def along_road_tables(metadata: MetaData) -> None:
+    """`<layer>_on_roads`: each asset's road and fraction along it (layers.checks.spacing)."""
+    for layer, copied in ALONG_ROADS.items():
+        asset = metadata.tables[layer]
+        Table(
+            f"{layer}_on_roads",
+            metadata,
+            Column("id", BigInteger, primary_key=True, comment=f"{layer}.id"),
+            Column("road_id", BigInteger, nullable=False, index=True, comment="roads.id"),
+            Column("f", Double, nullable=False, comment="fraction of the road's length"),
+            *(Column(name, asset.c[name].type, nullable=True) for name in copied),
+            comment="沿道路位置, 由触发器维护 / position along the named road, kept by triggers",
+        )
+        Index(f"ix_{layer}_road_code", asset.c.road_code)
+    Table(
+        "lamp_stretches",
+        metadata,
+        Column("road_id", BigInteger, nullable=False, index=True, comment="roads.id"),
+        Column("from_id", BigInteger, nullable=True, comment="lamp; NULL: road start"),
+        Column("to_id", BigInteger, nullable=True, comment="lamp; NULL: road end"),
+        Column("f1", Double, nullable=False),
+        Column("f2", Double, nullable=False),
+        Column("from_pole_height_m", Double, nullable=True),
+        Column("from_light_distribution", Text, nullable=True),
+        Column("to_pole_height_m", Double, nullable=True),
+        Column("to_light_distribution", Text, nullable=True),
+        comment="相邻路灯间路段, 由触发器维护 / stretches between consecutive lamps, kept by "
+        "triggers",
+    )
 
 
 # --- users, tokens and the audit trail (issue 7, migration 0005) ------------------------

@@ -76,7 +76,7 @@ from layers.checks.framework import (
     scope_sql,
     unit_sql,
 )
-from layers.checks.near import E2, box, shape_within
+from layers.checks.near import box, shape_within
 from layers.profile import RoadClass, RuleProfile
 
 Distribution = Literal["cut_off", "semi_cut_off", "non_cut_off"]
@@ -88,10 +88,6 @@ DISTRIBUTIONS: tuple[str, ...] = STREET_LAMPS.field("light_distribution").choice
 SLACK_M = 0.01
 """Metres added to the approximate length before it is compared (rounding to centimetres)."""
 
-# Longitude scale making degrees locally conformal at the road's mid-latitude:
-# metres per degree of longitude / metres per degree of latitude = N cos φ / M.
-_PHI = "radians((ST_YMin(r.geom) + ST_YMax(r.geom)) / 2)"
-_KX = f"cos({_PHI}) * (1 - {E2!r} * sin({_PHI}) ^ 2) / (1 - {E2!r})"
 # Bound on the error of (fraction x geodesic road length) as a stretch's length, twice over:
 # in the scaled space metres per unit vary only with latitude, by d ln(N cos φ / M)/dφ
 # <= tan φ + 0.014 across and d ln M/dφ <= 0.011 along, over the road's span in latitude.
@@ -105,24 +101,38 @@ _SLACK = (
 class AlongRoads:
     """Which assets one spacing rule counts and how far apart they may stand.
 
-    SQL fragments see the asset as `a` and its road as `r`; `r` carries the per-class
-    values named in `class_values`, bound as float arrays `class_<name>` beside `classes`.
+    SQL fragments see the asset as `a` (`asset_allowed`: its columns as `{a}name`, `{a}`
+    being `a.` or the `s.from_` / `s.to_` of a kept stretch) and its road as `r`;
+    `r` carries the per-class values named in `class_values`, bound as float arrays
+    `class_<name>` beside `classes`.
     """
 
     table: str
     counted: str
+    """Which assets count, on columns that `<table>_on_roads` copies."""
     columns: tuple[str, ...]
     class_values: tuple[str, ...]
     asset_allowed: str
+    """The spacing one asset allows, a format string of its columns' prefix `{a}`."""
     road_allowed: str
+    stretches: str | None = None
+    """The table of kept stretches between consecutive counted assets (0008), if any, with
+    `from_`/`to_` copies of `columns`; it must count exactly as `counted` does
+    (tests/layers/test_check_spacing.py checks)."""
+
+    @property
+    def positions(self) -> str:
+        """The table the database keeps the assets' positions along their roads in (0008)."""
+        return f"{self.table}_on_roads"
 
 
 def roads_sql(spec: AlongRoads, where: str) -> str:
     """The roads in scope whose class has an allowance, with the values the rules need.
 
     `road_m` is the geodesic length, `slack` the bound on how far a fraction of it may be
-    off a stretch's geodesic length; `kx` the longitude scale at the road's latitude and
-    `sgeom` the road scaled by it (SRID 0); the class values come from bound arrays.
+    off a stretch's geodesic length; `kx` the longitude scale at the road's latitude
+    (`civic_gis_road_kx`, the one fractions along the road are located with) and `sgeom`
+    the road scaled by it (SRID 0); the class values come from bound arrays.
     """
     class_names = ", ".join(spec.class_values)
     class_arrays = ", ".join(f"CAST(:class_{v} AS float8[])" for v in spec.class_values)
@@ -134,7 +144,7 @@ def roads_sql(spec: AlongRoads, where: str) -> str:
         FROM roads r
         JOIN unnest(CAST(:classes AS text[]), {class_arrays}) AS c(road_class, {class_names})
             ON c.road_class = r.road_class
-        CROSS JOIN LATERAL (SELECT {_KX} AS kx) k
+        CROSS JOIN LATERAL (SELECT civic_gis_road_kx(r.geom) AS kx) k
         WHERE {where}"""
 
 
@@ -149,40 +159,68 @@ def along_roads_sql(spec: AlongRoads, where: str) -> str:
 
     Each road contributes two sentinel points, its start (f = 0) and end (f = 1), so one
     window over roads and assets yields every stretch: between assets, at the ends, and the
-    whole of a road without assets. The big join reads roads through a subquery rather than
-    the CTE, so the planner knows their row count (a CTE's is a guess, which made it sort
-    and merge 25 million estimated rows). Assets are scaled with ST_MakePoint on SRID 0, a
-    third cheaper than ST_Scale on 600,000 lamps.
+    whole of a road without assets. Assets with a road code are read where the database
+    keeps them along it (`<table>_on_roads`, migration 0008: no locating at run time);
+    those without one are related to the nearest road and located now, with the same
+    function. When the database also keeps the stretches (`spec.stretches`: lamps), only
+    the roads that such a code-less asset joins go through the window; every other road's
+    stretches are read as kept, which spares sorting and walking 600,000 positions. The
+    big joins read roads through a subquery rather than the CTE, so the planner knows
+    their row count (a CTE's is a guess, which made it sort and merge 25 million
+    estimated rows).
     """
     cols = "".join(f", a.{c}" for c in spec.columns)
     roads = roads_sql(spec, where)
+    mine = "a.road_id IN (SELECT road_id FROM extra)" if spec.stretches else "TRUE"
+    sentinels = "r.id IN (SELECT road_id FROM extra)" if spec.stretches else "TRUE"
+    kept = ""
+    if spec.stretches:
+        first = spec.asset_allowed.format(a="s.from_")
+        second = spec.asset_allowed.format(a="s.to_")
+        kept = f"""
+    UNION ALL
+    SELECT s.road_id, s.from_id, s.to_id, s.f1, s.f2,
+           least(CASE WHEN s.from_id IS NOT NULL THEN {first} END,
+                 CASE WHEN s.to_id IS NOT NULL THEN {second} END),
+           r.road_m * r.slack
+    FROM {spec.stretches} s
+    JOIN ({roads}
+        OFFSET 0) r ON r.id = s.road_id
+    WHERE s.road_id NOT IN (SELECT road_id FROM extra)"""
     return f"""
 WITH r AS MATERIALIZED ({roads}
 ),
-rel AS (
-    -- COALESCE evaluates the nearest-road subquery only for assets without a road code;
-    -- the roads within the tolerance are found as in `layers.checks.near`.
-    SELECT a.id, a.geom{cols}, coalesce(a.road_code, (
-               SELECT q.code FROM roads q
-               WHERE q.geom && {box("a.geom", ":tolerance")}
-                 AND {shape_within("q", "a", ":tolerance")}
-               ORDER BY ST_Distance(q.geog, a.geog), q.id
-               LIMIT 1)) AS road_code
+extra AS MATERIALIZED (
+    -- Counted assets without a road code: the nearest road within the tolerance, found
+    -- as in `layers.checks.near`.
+    SELECT a.id, q.id AS road_id, civic_gis_road_fraction(q.geom, a.geom) AS f{cols}
     FROM {spec.table} a
-    WHERE {spec.counted}
+    CROSS JOIN LATERAL (
+        SELECT q.id, q.geom FROM roads q
+        WHERE q.geom && {box("a.geom", ":tolerance")}
+          AND {shape_within("q", "a", ":tolerance")}
+        ORDER BY ST_Distance(q.geog, a.geog), q.id
+        LIMIT 1) q
+    WHERE a.road_code IS NULL AND {spec.counted}
+),
+rel AS (
+    SELECT a.id, a.road_id, a.f{cols}
+    FROM {spec.positions} a
+    WHERE {spec.counted} AND {mine}
+    UNION ALL
+    SELECT * FROM extra
 ),
 pts AS (
     SELECT r.id AS road_id, a.id, r.road_m * r.slack AS reach_m,
-           {spec.asset_allowed} AS allowed_m,
-           ST_LineLocatePoint(r.sgeom, ST_MakePoint(ST_X(a.geom) * r.kx, ST_Y(a.geom))) AS f,
-           1 AS k
+           {spec.asset_allowed.format(a="a.")} AS allowed_m, a.f, 1 AS k
     FROM rel a
     JOIN ({roads}
-        OFFSET 0) r ON r.code = a.road_code
+        OFFSET 0) r ON r.id = a.road_id
     UNION ALL
     SELECT r.id, NULL, r.road_m * r.slack, NULL, e.f, e.k
     FROM r
     CROSS JOIN (VALUES (0.0::float8, 0), (1.0::float8, 2)) AS e(f, k)
+    WHERE {sentinels}
 ),
 seg AS (
     SELECT road_id, lag(id) OVER o AS from_id, id AS to_id, lag(f) OVER o AS f1, f AS f2,
@@ -190,17 +228,21 @@ seg AS (
     FROM pts
     WINDOW o AS (PARTITION BY road_id ORDER BY f, k, id)
 ),
+stretch AS (
+    SELECT road_id, from_id, to_id, f1, f2, allowed_m, reach_m
+    FROM seg
+    WHERE k > 0{kept}
+),
 measured AS MATERIALIZED (
     SELECT s.road_id, s.from_id, s.to_id, s.f1, s.f2, x.allowed_m, x.geom,
            ST_Length(x.geom::geography) AS raw_m
-    FROM seg s
+    FROM stretch s
     JOIN r ON r.id = s.road_id
     CROSS JOIN LATERAL (
         SELECT coalesce(s.allowed_m, {spec.road_allowed}) AS allowed_m,
                {_unscaled("ST_LineSubstring(r.sgeom, s.f1, s.f2)")} AS geom
     ) x
-    WHERE s.k > 0
-      AND (s.allowed_m IS NULL
+    WHERE (s.allowed_m IS NULL
            OR (s.f2 - s.f1) * s.reach_m + {SLACK_M!r} > s.allowed_m)
 ),
 found AS (
@@ -477,10 +519,12 @@ class LampSpacing(_SpacingRule):
             columns=("pole_height_m", "light_distribution"),
             class_values=("pole_m", "cap_m"),
             asset_allowed=(
-                f"least(CASE a.light_distribution {factor} ELSE CAST(:factor_unknown AS float8) "
-                "END * coalesce(a.pole_height_m, r.pole_m), r.cap_m)"
+                f"least(CASE {{a}}light_distribution {factor} ELSE "
+                "CAST(:factor_unknown AS float8) END * coalesce({a}pole_height_m, r.pole_m), "
+                "r.cap_m)"
             ),
             road_allowed="least(CAST(:factor_unknown AS float8) * r.pole_m, r.cap_m)",
+            stretches="lamp_stretches",
         )
 
     def _bind(self, params: LampSpacingParams) -> dict[str, Any]:

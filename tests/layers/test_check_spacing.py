@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from sqlalchemy import Engine, text
 from data.importer import import_file
 from layers.catalog import CATALOG
 from layers.checks.framework import CheckError, Outcome, Page, parse_scope
-from layers.checks.spacing import BinSpacing, LampSpacing
+from layers.checks.spacing import AlongRoads, BinSpacing, LampSpacing
 from layers.profile import load_profile
 from tests.tiny_city import write_geojson
 
@@ -484,3 +484,97 @@ def test_a_page_of_gaps_keeps_every_gap_in_the_figures(engine: Engine, tmp_path:
     assert gaps(page) == [("L-03", "L-04")] and page.evidence == whole.evidence[1:2]
     assert page.evidence_total == whole.evidence_total == 3
     assert page.summary == whole.summary and page.passed is whole.passed is False
+
+
+class _LampSpacingWalkingEveryRoad(LampSpacing):
+    """lamp-spacing without the kept stretches: every road through the window."""
+
+    def _spec(self, params: Any) -> AlongRoads:
+        return replace(super()._spec(params), stretches=None)
+
+
+KEPT = {
+    "street_lamps_on_roads": "id, road_id, f, placement, status, pole_height_m, light_distribution",
+    "bins_on_roads": "id, road_id, f, kind, condition",
+    "lamp_stretches": "road_id, from_id, to_id, f1, f2, from_pole_height_m, "
+    "from_light_distribution, to_pole_height_m, to_light_distribution",
+}
+
+
+def _kept(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    with engine.connect() as conn:
+        return {
+            t: [tuple(r) for r in conn.execute(text(f"SELECT {c} FROM {t} ORDER BY {c}"))]
+            for t, c in KEPT.items()
+        }
+
+
+def _recomputed(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    with engine.begin() as conn:
+        conn.execute(text("SELECT civic_gis_on_roads_refresh('street_lamps', NULL)"))
+        conn.execute(text("SELECT civic_gis_on_roads_refresh('bins', NULL)"))
+    return _kept(engine)
+
+
+WRITES = {
+    "a lamp goes missing": "UPDATE street_lamps SET status = 'missing' WHERE code = 'L-05'",
+    "a missing lamp is back": "UPDATE street_lamps SET status = 'lit' WHERE code = 'L-05'",
+    "a lamp is moved along the road": (
+        "UPDATE street_lamps SET geom = ST_Translate(geom, 0.0002, 0.0001) WHERE code = 'L-02'"
+    ),
+    "a pole is recorded higher": "UPDATE street_lamps SET pole_height_m = 14 WHERE code = 'L-07'",
+    "a lamp is added": (
+        "INSERT INTO street_lamps (code, road_code, placement, status, pole_height_m, "
+        "light_distribution, geom) SELECT 'L-NEW', road_code, placement, status, 9, "
+        "'semi_cut_off', ST_Translate(geom, 0.0001, 0.00005) FROM street_lamps WHERE code = 'L-03'"
+    ),
+    "a lamp is removed": "DELETE FROM street_lamps WHERE code = 'L-09'",
+    "a road is redrawn": (
+        "UPDATE roads SET geom = ST_Translate(geom, 0.00003, 0) WHERE code = 'RD-2'"
+    ),
+    "a road without lamps is added": (
+        "INSERT INTO roads (code, name, road_class, geom) "
+        "SELECT 'RD-3', 'RD-3', 'branch', ST_Translate(geom, 0.01, 0) FROM roads "
+        "WHERE code = 'RD-1'"
+    ),
+    "a road's code is corrected": "UPDATE roads SET code = 'RD-1A' WHERE code = 'RD-1'",
+    "a bin is damaged": "UPDATE bins SET condition = 'missing' WHERE code = 'B-01'",
+    "a road is removed": "DELETE FROM roads WHERE code = 'RD-2'",
+}
+
+
+def test_kept_positions_and_stretches_follow_every_write_and_answer_as_the_window_does(
+    engine: Engine, tmp_path: Path
+) -> None:
+    city = City()
+    one = city.road(Road(MUDANJIANG, "RD-1"))
+    two = city.road(Road(MUDANJIANG, "RD-2", road_class="branch", y0=300.0, angle_deg=-10.0))
+    lamps_at(city, one, STATIONS_55)
+    lamps_at(city, two, [5, 60, 90, 180, 240], prefix="M", height=None)
+    # Lamps without a road code: related at run time to the nearest road within 15 m.
+    city.lamp("N-1", two, 120.0, offset=4.0, road_code=None)
+    city.lamp("N-2", one, 250.0, offset=40.0, road_code=None)  # too far from any road
+    for i, station in enumerate((20.0, 150.0, 390.0)):
+        city.bin(f"B-{i:02d}", one, station)
+    city.load(engine, tmp_path)
+    walking = _LampSpacingWalkingEveryRoad()
+
+    for story, sql in [("imported", None), *WRITES.items()]:
+        if sql is not None:
+            with engine.begin() as conn:
+                assert conn.execute(text(sql)).rowcount == 1, story
+        kept = _kept(engine)
+        assert kept == _recomputed(engine), story
+        assert kept["lamp_stretches"], story
+        fast, slow = run(engine, LAMP_RULE), run(engine, walking)
+        assert (fast.summary, fast.evidence) == (slow.summary, slow.evidence), story
+        assert run(engine, BIN_RULE).summary["roads"] >= 1, story
+    # The last road is the new one: one stretch, the whole road, with no lamp at either end.
+    with engine.connect() as conn:
+        whole = conn.execute(
+            text(
+                "SELECT from_id, to_id, f1, f2 FROM lamp_stretches s JOIN roads r "
+                "ON r.id = s.road_id WHERE r.code = 'RD-3'"
+            )
+        ).all()
+    assert [tuple(w) for w in whole] == [(None, None, 0.0, 1.0)]
