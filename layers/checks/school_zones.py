@@ -70,20 +70,28 @@ def restriction_arrays(params: ZoneParams) -> dict[str, list[Any]]:
 # Gauss-Kruger 3-degree zone (EPSG:4534 + n) of a longitude, for drawing nearest points.
 GK_SRID = "(4534 + (round(ST_X(ST_PointOnSurface({g})) / 3)::int * 3 - 75) / 3)"
 
+# One index probe per school, as far as its type's farthest restriction reaches (a probe
+# per school and venue type was three times the work); then each venue type's own limit.
 _PAIRS = """
 WITH rr AS (
     SELECT venue_type, school_type, max(limit_m) AS limit_m
     FROM unnest(CAST(:vt AS text[]), CAST(:st AS text[]), CAST(:lim AS float8[]))
          AS u(venue_type, school_type, limit_m)
     GROUP BY 1, 2
-)
+),
+reach AS (SELECT school_type, max(limit_m) AS reach_m FROM rr GROUP BY 1)
 SELECT a.id AS venue_id, a.code AS venue_code, a.name AS venue_name, a.venue_type,
        s.code AS school_code, s.name AS school_name, s.school_type, rr.limit_m,
        ST_Distance(a.geog, s.geog) AS distance_m, a.grid_id
-FROM {venues} a
-JOIN rr ON rr.venue_type = a.venue_type
-JOIN schools s ON s.school_type = rr.school_type AND ST_DWithin(a.geog, s.geog, rr.limit_m)
-WHERE {where}
+FROM schools s
+JOIN reach ON reach.school_type = s.school_type
+CROSS JOIN LATERAL (
+    SELECT a.* FROM {venues} a
+    WHERE ST_DWithin(a.geog, s.geog, reach.reach_m)
+      AND a.venue_type = ANY(CAST(:vt AS text[]))
+    OFFSET 0) a
+JOIN rr ON rr.venue_type = a.venue_type AND rr.school_type = s.school_type
+WHERE (rr.limit_m = reach.reach_m OR ST_DWithin(a.geog, s.geog, rr.limit_m)) AND {where}
 """
 
 # The violations counted, and one page of them (nearest first) drawn as lines.
