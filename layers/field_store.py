@@ -10,9 +10,10 @@ layer) are COPYed into a temporary staging table that is dropped at commit; one 
 statement over it finds the points an earlier upload already stored, each point's grid and
 each asset observation's snap verdict (`look_up`), returning only the points that differ
 from their prepared row; then the final rows go into field_points in one binary COPY.
-Writing field_points is the expensive part (geography GiST index, foreign keys, WAL): COPY
-costs about 25% less server time per row than INSERT ... SELECT from a full staging table
-(measured), and setting grid and snap by UPDATE afterwards would write every row twice.
+Writing field_points is the expensive part (indexes, reference checks, WAL; migration 0008
+made it cheaper): COPY costs about 25% less server time per row than INSERT ... SELECT from a
+full staging table (measured), and setting grid and snap by UPDATE afterwards would write
+every row twice.
 
 Duplicates (`duplicate_keys`): two points are one observation when device, observed time,
 kind and position (lon/lat x 1e7 rounded half-even, i.e. 1e-7 degree, about 1 cm) agree:
@@ -482,8 +483,6 @@ _SAME_SPOT: Final = (
     f"round(ST_X(e.geom) * {_SCALE}) = round(s.lon * {_SCALE}) "
     f"AND round(ST_Y(e.geom) * {_SCALE}) = round(s.lat * {_SCALE})"
 )
-_SAME_SPOT_RADIUS_M: Final = 0.05
-"""Index pre-filter: two positions with one key are < 1.6 cm apart anywhere on Earth."""
 
 
 def _candidates_sql(layers: set[str]) -> str:
@@ -504,7 +503,9 @@ def _candidates_sql(layers: set[str]) -> str:
 
 def _lookup_sql(layers: set[str]) -> str:
     # Only points that differ from their prepared row come back: the duplicates of earlier
-    # uploads, points in a grid, observations with an asset within tolerance. The grid rule
+    # uploads, points in a grid, observations with an asset within tolerance. Earlier
+    # duplicates are found through the btree on field_points.observed_at (a point without a
+    # time is never one) and decided by the whole key; no distance is involved. The grid rule
     # is civic_gis_grid_of's (migration 0002: the lowest id on a shared boundary), as a join:
     # calling the function per point plans one query per point.
     return f"""
@@ -512,9 +513,8 @@ def _lookup_sql(layers: set[str]) -> str:
         SELECT DISTINCT ON (s.ord) s.ord, e.id, e.upload_id, e.row
         FROM upload_points s
         JOIN field_points e
-          ON ST_DWithin(e.geog, s.geog, {_SAME_SPOT_RADIUS_M})
+          ON e.observed_at = s.observed_at
          AND e.upload_id <> :u
-         AND e.observed_at = s.observed_at
          AND e.device IS NOT DISTINCT FROM s.device
          AND e.kind IS NOT DISTINCT FROM s.kind
          AND {_SAME_SPOT}
