@@ -791,33 +791,48 @@ def create_records(conn: Connection, upload_id: int, rules: FieldRules) -> None:
     )
 
 
-_LISTINGS = text(
-    """
-    SELECT * FROM (
-        SELECT id, row, kind, observation, snap, snap_reason, matched_layer, matched_id,
-               matched_code, match_distance_m, accuracy_m, listing,
-               row_number() OVER (PARTITION BY listing ORDER BY row, id) AS n,
-               count(*) OVER (PARTITION BY listing) AS total
-        FROM (
-            SELECT *, CASE WHEN snap IN ('ambiguous', 'too_inaccurate', 'no_asset')
-                           THEN 'unmatched' ELSE snap END AS listing
-            FROM field_points WHERE upload_id = :u
-        ) p
-    ) x
-    WHERE n <= :limit
-    ORDER BY listing, n
-    """
+_UNMATCHED: Final = ("ambiguous", "too_inaccurate", "no_asset")
+_LISTING: Final = (
+    f"CASE WHEN snap IN ({', '.join(repr(s) for s in _UNMATCHED)}) THEN 'unmatched' ELSE snap END"
 )
+_LISTING_TOTALS = text(
+    f"SELECT {_LISTING} AS listing, count(*) AS total FROM field_points "  # noqa: S608
+    "WHERE upload_id = :u GROUP BY 1"
+)
+
+
+def _listing_sql(k: int) -> str:
+    """The first :limit points of listing :listing_k (snaps :snaps_k) in file order: a top-N
+    sort, not a full one."""
+    return f"""
+        (SELECT id, row, kind, observation, snap, snap_reason, matched_layer, matched_id,
+                matched_code, match_distance_m, accuracy_m, CAST(:listing_{k} AS text) AS listing
+         FROM field_points WHERE upload_id = :u AND snap = ANY (:snaps_{k})
+         ORDER BY row, id LIMIT :limit)
+        """  # noqa: S608 - only numbered bind parameters are formatted in
 
 
 def _listings(conn: Connection, upload_id: int) -> dict[str, tuple[list[dict[str, Any]], int]]:
     """The first REPORT_LIST_LIMIT points of each listing (matched, created, unmatched, ...)
-    in file order, and each listing's total, in one pass over the upload's points."""
-    out: dict[str, tuple[list[dict[str, Any]], int]] = {}
-    for r in conn.execute(_LISTINGS, {"u": upload_id, "limit": REPORT_LIST_LIMIT}):
-        rows, _ = out.get(r.listing, ([], 0))
-        rows.append(dict(r._mapping))
-        out[r.listing] = (rows, int(r.total))
+    in file order, and each listing's total.
+
+    Totals in one narrow pass, then each listing's first rows by a bounded top-N sort: a
+    window over all the upload's rows sorted 100,000 wide rows (0.3 s, after the last chunk).
+    """
+    totals = {str(r.listing): int(r.total) for r in conn.execute(_LISTING_TOTALS, {"u": upload_id})}
+    if not totals:
+        return {}
+    names = sorted(totals)
+    query = text(" UNION ALL ".join(_listing_sql(k) for k in range(len(names))))
+    params: dict[str, Any] = {"u": upload_id, "limit": REPORT_LIST_LIMIT}
+    for k, name in enumerate(names):
+        params[f"listing_{k}"] = name
+        params[f"snaps_{k}"] = list(_UNMATCHED) if name == "unmatched" else [name]
+    out: dict[str, tuple[list[dict[str, Any]], int]] = {n: ([], totals[n]) for n in names}
+    for r in conn.execute(query, params):
+        out[r.listing][0].append(dict(r._mapping))
+    for rows, _ in out.values():
+        rows.sort(key=lambda r: (r["row"], r["id"]))  # UNION ALL promises no order
     return out
 
 
