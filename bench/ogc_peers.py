@@ -129,11 +129,17 @@ def _guess_scale(grids: int) -> str:
     return "small" if grids < 200 else "city" if grids < 2_000 else "large"
 
 
-def ensure_database(scale: str, seed: int, reload: bool) -> str:
-    """The bench database with the demo city at `scale`, analysed; its SQLAlchemy URL."""
+def ensure_database(scale: str, seed: int, reload: bool, database: str | None = None) -> str:
+    """The bench database with the demo city at `scale`, analysed; its SQLAlchemy URL.
+
+    `database` names another database to use instead (e.g. a copy made with
+    `CREATE DATABASE ... TEMPLATE civic_gis_bench` to try a schema change without touching
+    the shared one): it must already hold the city at `scale`; it is never loaded or
+    replaced here.
+    """
     cfg = Settings().cluster()
     cluster.ensure_running(cfg)
-    name = database_name(scale)
+    name = database or database_name(scale)
     url = cluster.create_database(cfg, name)
     with psycopg.connect(_libpq(url), autocommit=True) as conn:
         comment = _row(
@@ -149,6 +155,13 @@ def ensure_database(scale: str, seed: int, reload: bool) -> str:
         comment = _marker(scale, seed)
         with psycopg.connect(_libpq(url), autocommit=True) as conn:
             conn.execute(f"COMMENT ON DATABASE {name} IS '{comment}'")
+    if database is not None and (
+        reload or not grids or _guess_scale(grids) != scale or comment != _marker(scale, seed)
+    ):
+        raise SystemExit(
+            f"--database {name}: it must already hold the demo city scale={scale} seed={seed}"
+            f" ({comment or f'{grids} grid cells'}); it is never loaded or replaced here"
+        )
     if grids and comment == _marker(scale, seed) and not reload:
         log(f"database {name}: demo city scale={scale} already loaded")
     else:
@@ -1077,6 +1090,11 @@ def main(argv: list[str] | None = None) -> int:
         "--explain", action="store_true", help="EXPLAIN ANALYZE civic-gis's items statement"
     )
     parser.add_argument("--no-write", action="store_true", help="do not touch docs/BENCHMARKS.md")
+    parser.add_argument(
+        "--database",
+        help="use this database (already holding the city at --scale, e.g. a TEMPLATE copy"
+        " with a schema change) instead of civic_gis_bench[_SCALE]",
+    )
     args = parser.parse_args(argv)
     chosen = {"civic-gis", *args.servers.split(",")}
     if not chosen <= set(SERVERS):
@@ -1090,7 +1108,7 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk not found: apt-get install wrk (bench/peers.sh does it as root)")
 
-    url = ensure_database(args.scale, args.seed, args.reload)
+    url = ensure_database(args.scale, args.seed, args.reload, args.database)
     req = choose_requests(url)
     log(
         f"{req.lamps:,} lamps; items bbox {req.bbox} matches {req.bbox_lamps:,}; "

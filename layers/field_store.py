@@ -10,9 +10,10 @@ layer) are COPYed into a temporary staging table that is dropped at commit; one 
 statement over it finds the points an earlier upload already stored, each point's grid and
 each asset observation's snap verdict (`look_up`), returning only the points that differ
 from their prepared row; then the final rows go into field_points in one binary COPY.
-Writing field_points is the expensive part (geography GiST index, foreign keys, WAL): COPY
-costs about 25% less server time per row than INSERT ... SELECT from a full staging table
-(measured), and setting grid and snap by UPDATE afterwards would write every row twice.
+Writing field_points is the expensive part (indexes, reference checks, WAL; migration 0008
+made it cheaper): COPY costs about 25% less server time per row than INSERT ... SELECT from a
+full staging table (measured), and setting grid and snap by UPDATE afterwards would write
+every row twice.
 
 Duplicates (`duplicate_keys`): two points are one observation when device, observed time,
 kind and position (lon/lat x 1e7 rounded half-even, i.e. 1e-7 degree, about 1 cm) agree:
@@ -482,8 +483,6 @@ _SAME_SPOT: Final = (
     f"round(ST_X(e.geom) * {_SCALE}) = round(s.lon * {_SCALE}) "
     f"AND round(ST_Y(e.geom) * {_SCALE}) = round(s.lat * {_SCALE})"
 )
-_SAME_SPOT_RADIUS_M: Final = 0.05
-"""Index pre-filter: two positions with one key are < 1.6 cm apart anywhere on Earth."""
 
 
 def _candidates_sql(layers: set[str]) -> str:
@@ -504,7 +503,9 @@ def _candidates_sql(layers: set[str]) -> str:
 
 def _lookup_sql(layers: set[str]) -> str:
     # Only points that differ from their prepared row come back: the duplicates of earlier
-    # uploads, points in a grid, observations with an asset within tolerance. The grid rule
+    # uploads, points in a grid, observations with an asset within tolerance. Earlier
+    # duplicates are found through the btree on field_points.observed_at (a point without a
+    # time is never one) and decided by the whole key; no distance is involved. The grid rule
     # is civic_gis_grid_of's (migration 0002: the lowest id on a shared boundary), as a join:
     # calling the function per point plans one query per point.
     return f"""
@@ -512,9 +513,8 @@ def _lookup_sql(layers: set[str]) -> str:
         SELECT DISTINCT ON (s.ord) s.ord, e.id, e.upload_id, e.row
         FROM upload_points s
         JOIN field_points e
-          ON ST_DWithin(e.geog, s.geog, {_SAME_SPOT_RADIUS_M})
+          ON e.observed_at = s.observed_at
          AND e.upload_id <> :u
-         AND e.observed_at = s.observed_at
          AND e.device IS NOT DISTINCT FROM s.device
          AND e.kind IS NOT DISTINCT FROM s.kind
          AND {_SAME_SPOT}
@@ -791,33 +791,48 @@ def create_records(conn: Connection, upload_id: int, rules: FieldRules) -> None:
     )
 
 
-_LISTINGS = text(
-    """
-    SELECT * FROM (
-        SELECT id, row, kind, observation, snap, snap_reason, matched_layer, matched_id,
-               matched_code, match_distance_m, accuracy_m, listing,
-               row_number() OVER (PARTITION BY listing ORDER BY row, id) AS n,
-               count(*) OVER (PARTITION BY listing) AS total
-        FROM (
-            SELECT *, CASE WHEN snap IN ('ambiguous', 'too_inaccurate', 'no_asset')
-                           THEN 'unmatched' ELSE snap END AS listing
-            FROM field_points WHERE upload_id = :u
-        ) p
-    ) x
-    WHERE n <= :limit
-    ORDER BY listing, n
-    """
+_UNMATCHED: Final = ("ambiguous", "too_inaccurate", "no_asset")
+_LISTING: Final = (
+    f"CASE WHEN snap IN ({', '.join(repr(s) for s in _UNMATCHED)}) THEN 'unmatched' ELSE snap END"
 )
+_LISTING_TOTALS = text(
+    f"SELECT {_LISTING} AS listing, count(*) AS total FROM field_points "  # noqa: S608
+    "WHERE upload_id = :u GROUP BY 1"
+)
+
+
+def _listing_sql(k: int) -> str:
+    """The first :limit points of listing :listing_k (snaps :snaps_k) in file order: a top-N
+    sort, not a full one."""
+    return f"""
+        (SELECT id, row, kind, observation, snap, snap_reason, matched_layer, matched_id,
+                matched_code, match_distance_m, accuracy_m, CAST(:listing_{k} AS text) AS listing
+         FROM field_points WHERE upload_id = :u AND snap = ANY (:snaps_{k})
+         ORDER BY row, id LIMIT :limit)
+        """  # noqa: S608 - only numbered bind parameters are formatted in
 
 
 def _listings(conn: Connection, upload_id: int) -> dict[str, tuple[list[dict[str, Any]], int]]:
     """The first REPORT_LIST_LIMIT points of each listing (matched, created, unmatched, ...)
-    in file order, and each listing's total, in one pass over the upload's points."""
-    out: dict[str, tuple[list[dict[str, Any]], int]] = {}
-    for r in conn.execute(_LISTINGS, {"u": upload_id, "limit": REPORT_LIST_LIMIT}):
-        rows, _ = out.get(r.listing, ([], 0))
-        rows.append(dict(r._mapping))
-        out[r.listing] = (rows, int(r.total))
+    in file order, and each listing's total.
+
+    Totals in one narrow pass, then each listing's first rows by a bounded top-N sort: a
+    window over all the upload's rows sorted 100,000 wide rows (0.3 s, after the last chunk).
+    """
+    totals = {str(r.listing): int(r.total) for r in conn.execute(_LISTING_TOTALS, {"u": upload_id})}
+    if not totals:
+        return {}
+    names = sorted(totals)
+    query = text(" UNION ALL ".join(_listing_sql(k) for k in range(len(names))))
+    params: dict[str, Any] = {"u": upload_id, "limit": REPORT_LIST_LIMIT}
+    for k, name in enumerate(names):
+        params[f"listing_{k}"] = name
+        params[f"snaps_{k}"] = list(_UNMATCHED) if name == "unmatched" else [name]
+    out: dict[str, tuple[list[dict[str, Any]], int]] = {n: ([], totals[n]) for n in names}
+    for r in conn.execute(query, params):
+        out[r.listing][0].append(dict(r._mapping))
+    for rows, _ in out.values():
+        rows.sort(key=lambda r: (r["row"], r["id"]))  # UNION ALL promises no order
     return out
 
 

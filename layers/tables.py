@@ -403,17 +403,12 @@ def field_tables(metadata: MetaData) -> None:
         comment="现场照片 / photo evidence (cleaned copy)",
     )
     snaps = ", ".join(_sql_literal(s) for s in SNAP_STATUSES)
+    # upload_id and photo_id are checked by statement triggers, not foreign keys (0008).
     points = Table(
         "field_points",
         metadata,
         Column("id", BigInteger, Identity(always=False), primary_key=True),
-        Column(
-            "upload_id",
-            BigInteger,
-            ForeignKey("uploads.id", ondelete="CASCADE"),
-            nullable=False,
-            index=True,
-        ),
+        Column("upload_id", BigInteger, nullable=False, index=True),
         Column("row", Integer, nullable=False, comment="element/row/line in the file"),
         Column("orig_x", Double, nullable=False),
         Column("orig_y", Double, nullable=False),
@@ -430,12 +425,7 @@ def field_tables(metadata: MetaData) -> None:
         Column("name", Text, nullable=True),
         Column("description", Text, nullable=True),
         Column("properties", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
-        Column(
-            "photo_id",
-            BigInteger,
-            ForeignKey("field_photos.id", ondelete="SET NULL"),
-            nullable=True,
-        ),
+        Column("photo_id", BigInteger, nullable=True),
         Column("grid_id", BigInteger, nullable=True, comment="grid holding the point"),
         Column(
             "observation", Text, nullable=True, comment="canonical kind, e.g. street_lamps:unlit"
@@ -459,8 +449,9 @@ def field_tables(metadata: MetaData) -> None:
         CheckConstraint(f"snap IN ({snaps})", name="snap_choice"),
         comment="外业点位 / field observations",
     )
-    Index("ix_field_points_geog", points.c.geog, postgresql_using="gist")
-    Index("ix_field_points_matched", points.c.matched_layer, points.c.matched_id)
+    Index("ix_field_points_observed_at", points.c.observed_at)
+    photo = points.c.photo_id
+    Index("ix_field_points_photo_id", photo, postgresql_where=photo.isnot(None))
     tracks = Table(
         "field_tracks",
         metadata,

@@ -69,9 +69,10 @@ def _text(text: str | None) -> str | None:
 
 
 def _point(element: etree._Element, row: int, label: str, device: str | None) -> Draft:
-    attrib = element.attrib
-    draft = Draft(row, attrib.get("lon"), attrib.get("lat"), label, element.sourceline)
-    draft.device = device
+    get = element.get
+    draft = Draft(row, get("lon"), get("lat"), label, element.sourceline)
+    if device is not None:
+        draft.device = device
     sym: str | None = None
     cache = _local_cache
     for child in element:
@@ -82,9 +83,11 @@ def _point(element: etree._Element, row: int, label: str, device: str | None) ->
         elif name == "ele":
             draft.elevation = child.text
         elif name == "name":
-            draft.name = _text(child.text)
+            text = child.text
+            draft.name = (text.strip() or None) if text is not None else None
         elif name == "type":
-            draft.kind = _text(child.text)
+            text = child.text
+            draft.kind = (text.strip() or None) if text is not None else None
         elif name == "hdop":
             draft.hdop = child.text
         elif name == "sat":

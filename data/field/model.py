@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from data.problems import InvalidImport, Problem
 
@@ -178,3 +178,12 @@ def new_point(*values: object) -> FieldPoint:
     point = _PointBuilder(*values)  # type: ignore[arg-type]
     point.__class__ = FieldPoint  # type: ignore[assignment]
     return point  # type: ignore[return-value]
+
+
+def new_points(*columns: Iterable[object]) -> list[FieldPoint]:
+    """`new_point` for every row of `columns` (one iterable per field, in field order),
+    without a Python loop around the constructor."""
+    points: list[Any] = list(map(_PointBuilder, *columns))
+    for point in points:
+        point.__class__ = FieldPoint
+    return points
