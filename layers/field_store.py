@@ -10,7 +10,7 @@ layer) are COPYed into a temporary staging table that is dropped at commit; one 
 statement over it finds the points an earlier upload already stored, each point's grid and
 each asset observation's snap verdict (`look_up`), returning only the points that differ
 from their prepared row; then the final rows go into field_points in one binary COPY.
-Writing field_points is the expensive part (indexes, reference checks, WAL; migration 0008
+Writing field_points is the expensive part (indexes, reference checks, WAL; migration 0009
 made it cheaper): COPY costs about 25% less server time per row than INSERT ... SELECT from a
 full staging table (measured), and setting grid and snap by UPDATE afterwards would write
 every row twice.

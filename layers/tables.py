@@ -403,7 +403,7 @@ def field_tables(metadata: MetaData) -> None:
         comment="现场照片 / photo evidence (cleaned copy)",
     )
     snaps = ", ".join(_sql_literal(s) for s in SNAP_STATUSES)
-    # upload_id and photo_id are checked by statement triggers, not foreign keys (0008).
+    # upload_id and photo_id are checked by statement triggers, not foreign keys (0009).
     points = Table(
         "field_points",
         metadata,

@@ -1,4 +1,4 @@
-"""field_points' references without foreign keys (migration 0008): statement triggers keep
+"""field_points' references without foreign keys (migration 0009): statement triggers keep
 upload_id -> uploads (ON DELETE CASCADE) and photo_id -> field_photos (ON DELETE SET NULL)
 as the foreign keys did, and an earlier upload's point is still a duplicate exactly at the
 edges of its key."""
@@ -172,7 +172,7 @@ def test_deleting_an_upload_deletes_its_points_and_a_photo_leaves_a_null(engine:
         (kept, 3, None),
         (kept, 4, None),
     ]
-    with engine.begin() as conn:  # its photos go by their own foreign key, its points by 0008
+    with engine.begin() as conn:  # its photos go by their own foreign key, its points by 0009
         conn.execute(text("DELETE FROM uploads WHERE id = :u"), {"u": gone})
     assert _points(engine) == [(kept, 3, None), (kept, 4, None)]
 

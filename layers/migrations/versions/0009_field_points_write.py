@@ -1,7 +1,7 @@
 """Field points: cheaper to write, same integrity
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-02
 
 Writing 100,000 points of one upload cost PostgreSQL about 3.4 s of CPU, of which the rows
@@ -41,8 +41,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
