@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -9,7 +10,6 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from gis_api.cluster import ClusterConfig
-from layers.checks.runner import DEFAULT_WORKERS
 
 
 class Settings(BaseSettings):
@@ -42,7 +42,8 @@ class Settings(BaseSettings):
         description="Debian's chromium, driven by playwright for `print-grid` (PDF).",
     )
     check_workers: int = Field(
-        default=DEFAULT_WORKERS,
+        # One per core, up to 4: each rule of a run keeps one backend busy.
+        default_factory=lambda: max(1, min(4, os.cpu_count() or 1)),
         ge=1,
         le=16,
         description="Connections a multi-rule check run or a scorecard uses side by side.",

@@ -19,7 +19,7 @@ from layers.checks.framework import (
     Scope,
     parse_scope,
 )
-from layers.checks.runner import DEFAULT_WORKERS, run_rules
+from layers.checks.runner import run_rules
 from layers.profile import RuleProfile
 
 
@@ -58,12 +58,13 @@ def run_checks(
     rule_ids: list[str],
     scope: str | None = None,
     page: Page = FIRST_PAGE,
-    workers: int = DEFAULT_WORKERS,
+    workers: int = 1,
 ) -> list[dict[str, Any]]:
     """Several rules over one scope, side by side on one snapshot (`layers.checks.runner`).
 
     The reports are those `run_check` gives, in the order of `rule_ids`; bad scopes and
-    unknown rules are refused before any rule runs.
+    unknown rules are refused before any rule runs. `workers`: connections at most (the
+    service passes its `check_workers` setting).
     """
     rules = [get_rule(r) for r in rule_ids]
     where = parse_scope(scope)
@@ -94,9 +95,7 @@ def _report(rule: Rule, where: Scope, params: Any, outcome: Outcome, page: Page)
     }
 
 
-def scorecard(
-    engine: Engine, profile: RuleProfile, level: str, workers: int = DEFAULT_WORKERS
-) -> dict[str, Any]:
+def scorecard(engine: Engine, profile: RuleProfile, level: str, workers: int = 1) -> dict[str, Any]:
     """Every rule per unit of `level`, ranked: most rules passed first, the last named.
 
     The rules run side by side on one snapshot (`layers.checks.runner`).

@@ -11,7 +11,6 @@ finish together.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -24,9 +23,6 @@ from sqlalchemy import Connection, Engine, text
 from layers.checks.framework import Rule
 
 T = TypeVar("T")
-
-DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))
-"""Connections a run uses at most: one per core (up to 4), as each rule keeps one busy."""
 
 
 def _isolated(engine: Engine) -> Connection:
@@ -53,13 +49,9 @@ def snapshot_connections(engine: Engine, count: int) -> Iterator[list[Connection
             if not re.fullmatch(r"[0-9A-F]+-[0-9A-F]+-[0-9]+", snapshot):
                 raise RuntimeError(f"unexpected snapshot id {snapshot!r}")
             for _ in range(count - 1):
-                conn = stack.enter_context(
-                    engine.connect().execution_options(isolation_level="REPEATABLE READ")
-                )
-                conn.begin()
-                conn.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
-                conn.execute(text("SET TRANSACTION READ ONLY"))
-                conns.append(conn)
+                follower = stack.enter_context(_isolated(engine))
+                follower.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
+                conns.append(follower)
         yield conns
 
 
@@ -67,7 +59,7 @@ def run_rules(
     engine: Engine,
     rules: Sequence[Rule],
     work: Callable[[Rule, Connection], T],
-    workers: int = DEFAULT_WORKERS,
+    workers: int,
 ) -> dict[str, T]:
     """`work(rule, conn)` for every rule, on up to `workers` connections sharing a snapshot.
 
