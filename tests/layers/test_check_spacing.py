@@ -511,8 +511,8 @@ def _kept(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
 
 def _recomputed(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     with engine.begin() as conn:
-        conn.execute(text("SELECT civic_gis_on_roads_refresh('street_lamps', NULL)"))
-        conn.execute(text("SELECT civic_gis_on_roads_refresh('bins', NULL)"))
+        conn.execute(text("SELECT civic_gis_on_roads_refresh('street_lamps', NULL, true)"))
+        conn.execute(text("SELECT civic_gis_on_roads_refresh('bins', NULL, true)"))
     return _kept(engine)
 
 

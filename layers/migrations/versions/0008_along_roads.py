@@ -72,8 +72,10 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                               ST_MakePoint(ST_X(pt) * civic_gis_road_kx(road), ST_Y(pt)))
 $$;
 
--- The positions of `layer`'s rows `ids` (NULL: all rows) recomputed from the asset table.
-CREATE FUNCTION civic_gis_on_roads_refresh(layer text, ids bigint[]) RETURNS void
+-- The positions of `layer`'s rows `ids` (NULL: all rows) recomputed from the asset table,
+-- with (`stretches`) the lamp stretches of the roads they left or joined.
+CREATE FUNCTION civic_gis_on_roads_refresh(layer text, ids bigint[], stretches boolean)
+RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     target text := layer || '_on_roads';
@@ -94,7 +96,7 @@ BEGIN
             'SELECT a.id, r.id, civic_gis_road_fraction(r.geom, a.geom), %s '
             'FROM %I a JOIN roads r ON r.code = a.road_code',
             target, cols, a_cols, layer);
-        IF layer = 'street_lamps' THEN
+        IF layer = 'street_lamps' AND stretches THEN
             PERFORM civic_gis_lamp_stretches_refresh(NULL);
         END IF;
         RETURN;
@@ -111,7 +113,7 @@ BEGIN
         target, target, cols, a_cols, layer)
     INTO touched
     USING ids;
-    IF layer = 'street_lamps' AND touched <> '{}' THEN
+    IF layer = 'street_lamps' AND stretches AND touched <> '{}' THEN
         PERFORM civic_gis_lamp_stretches_refresh(touched);
     END IF;
 END $$;
@@ -160,12 +162,12 @@ CREATE FUNCTION civic_gis_on_roads_assets_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        PERFORM civic_gis_on_roads_refresh(TG_TABLE_NAME, ARRAY(SELECT id FROM new_rows));
+        PERFORM civic_gis_on_roads_refresh(TG_TABLE_NAME, ARRAY(SELECT id FROM new_rows), true);
     ELSIF TG_OP = 'UPDATE' THEN
         PERFORM civic_gis_on_roads_refresh(TG_TABLE_NAME, ARRAY(
-            SELECT id FROM new_rows UNION SELECT id FROM old_rows));
+            SELECT id FROM new_rows UNION SELECT id FROM old_rows), true);
     ELSIF TG_OP = 'DELETE' THEN
-        PERFORM civic_gis_on_roads_refresh(TG_TABLE_NAME, ARRAY(SELECT id FROM old_rows));
+        PERFORM civic_gis_on_roads_refresh(TG_TABLE_NAME, ARRAY(SELECT id FROM old_rows), true);
     ELSE
         EXECUTE format('TRUNCATE %I', TG_TABLE_NAME || '_on_roads');
         IF TG_TABLE_NAME = 'street_lamps' THEN
@@ -202,12 +204,13 @@ BEGIN
         EXECUTE format(
             'SELECT civic_gis_on_roads_refresh(%L, ARRAY('
             '    SELECT id FROM %I WHERE road_code = ANY($1)'
-            '    UNION SELECT id FROM %I WHERE road_id = ANY($2)))',
+            '    UNION SELECT id FROM %I WHERE road_id = ANY($2)), false)',
             layer, layer, layer || '_on_roads')
         USING coalesce(codes, '{}'), coalesce(road_ids, '{}');
     END LOOP;
-    -- After the assets (their positions on a deleted road are gone now): a road without
-    -- lamps is one stretch, a deleted road has none.
+    -- Once, after the assets (their positions on a deleted road are gone now): the assets
+    -- refreshed above lie on these roads; a road without lamps is one stretch, a deleted
+    -- road has none.
     IF TG_OP = 'TRUNCATE' THEN
         TRUNCATE lamp_stretches;
     ELSIF road_ids IS NOT NULL THEN
@@ -278,7 +281,7 @@ def upgrade() -> None:
         op.execute(_asset_triggers(table))
     op.execute(ROAD_TRIGGERS)
     for table in COPIED:
-        op.execute(f"SELECT civic_gis_on_roads_refresh('{table}', NULL)")
+        op.execute(f"SELECT civic_gis_on_roads_refresh('{table}', NULL, true)")
         op.execute(f"ANALYZE {table}_on_roads")
     op.execute("ANALYZE lamp_stretches")
 
@@ -290,7 +293,7 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS civic_gis_on_roads_roads_changed()")
     op.execute("DROP FUNCTION IF EXISTS civic_gis_on_roads_assets_changed()")
     op.execute("DROP FUNCTION IF EXISTS civic_gis_lamp_stretches_refresh(bigint[])")
-    op.execute("DROP FUNCTION IF EXISTS civic_gis_on_roads_refresh(text, bigint[])")
+    op.execute("DROP FUNCTION IF EXISTS civic_gis_on_roads_refresh(text, bigint[], boolean)")
     op.execute("DROP FUNCTION IF EXISTS civic_gis_road_fraction(geometry, geometry)")
     op.execute("DROP FUNCTION IF EXISTS civic_gis_road_kx(geometry)")
     op.drop_index("ix_lamp_stretches_road_id", table_name="lamp_stretches")
