@@ -6,7 +6,6 @@ The tiny city (tests/tiny_city.py): lamps L-0000..L-0006 stand in the west grid
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from sqlalchemy import Engine, text
 from gis_api.app import create_app
 from gis_api.settings import Settings
 from tests.access import INSPECTOR, Accounts, bearer, city_with_accounts
+from tests.concurrency import at_once
 from tests.tiny_city import GRID_EAST, GRID_WEST, wgs
 
 LAMPS = "/collections/street_lamps/items"
@@ -182,21 +182,15 @@ def test_two_edits_holding_the_same_etag_exactly_one_wins(
 ) -> None:
     target = lamp(engine, "L-0003")
     _, etag = read(client, accounts.inspector, target["id"])
-    start = threading.Barrier(2)
     results: dict[str, int] = {}
 
     def edit(status: str) -> None:
-        start.wait()
         response = patch(
             client, accounts.inspector, target["id"], {"properties": {"status": status}}, etag
         )
         results[status] = response.status_code
 
-    threads = [threading.Thread(target=edit, args=(s,)) for s in ("damaged", "missing")]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
+    at_once(edit, ("damaged", "missing"))
     assert sorted(results.values()) == [200, 412], results
     winner = next(s for s, code in results.items() if code == 200)
     after = lamp(engine, "L-0003")

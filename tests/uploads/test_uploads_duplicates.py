@@ -3,7 +3,6 @@ stored in chunks (issue 5: "a re-sent upload must not duplicate points"), on the
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -11,6 +10,7 @@ from sqlalchemy import Engine, text
 
 from data.field import CHUNK_SIZE
 from tests.access import Accounts
+from tests.concurrency import at_once
 from tests.uploads.helpers import counts, gpx, lamp_status, post
 
 LAMP_5 = {"x": 165, "y": 112, "type": "lamp_unlit", "hdop": 1.0}  # 8 m from L-0005
@@ -93,26 +93,15 @@ def test_overlapping_files_sent_at_once_store_each_point_once(
     engine: Engine, client: TestClient, accounts: Accounts
 ) -> None:
     shared = [waypoint(i) for i in range(50)]
+    files = [gpx([*shared, waypoint(100 + k)]) for k in range(5)]
     reports: list[dict[str, Any]] = []
-    errors: list[BaseException] = []
-    start = threading.Barrier(5)
 
     def send(k: int) -> None:
-        try:
-            raw = gpx([*shared, waypoint(100 + k)])
-            start.wait()
-            response = post(client, accounts.inspector, raw, f"phone-{k}.gpx")
-            assert response.status_code == 201, response.text
-            reports.append(response.json())
-        except BaseException as exc:
-            errors.append(exc)
+        response = post(client, accounts.inspector, files[k], f"phone-{k}.gpx")
+        assert response.status_code == 201, response.text
+        reports.append(response.json())
 
-    threads = [threading.Thread(target=send, args=(k,)) for k in range(5)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    at_once(send, range(5))
     assert stored_points(engine) == 55
     assert sorted(r["points_accepted"] for r in reports) == [1, 1, 1, 1, 51]
     assert sum(r["duplicates_count"] for r in reports) == 4 * 50

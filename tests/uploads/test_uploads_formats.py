@@ -4,7 +4,6 @@ partial uploads, idempotency by hash and by key, and 20 clients racing one file.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from sqlalchemy import Engine, text
 from data.crs import wgs84_to_bd09, wgs84_to_gcj02
 from gis_api.auth import users
 from tests.access import PASSWORD, clear_accounts
+from tests.concurrency import at_once
 from tests.data.field import samples
 from tests.uploads.helpers import clear_uploads, client_for, counts, post
 
@@ -235,33 +235,22 @@ def test_20_clients_resending_1000_points_store_exactly_1000(
 ) -> None:
     raw = samples.big_gpx(1000)
     statuses: list[int] = []
-    errors: list[BaseException] = []
-    start = threading.Barrier(20)
 
     def send(i: int) -> None:
-        try:
-            start.wait()
-            for attempt in range(3):  # a dropped answer: the client sends again
-                response = post(
-                    client,
-                    admin,
-                    raw,
-                    "big.gpx",
-                    headers={"Idempotency-Key": f"device-{i % 2}"} if i % 3 else None,
-                )
-                statuses.append(response.status_code)
-                if attempt == 0 and i % 4 == 0:
-                    continue
-                break
-        except BaseException as exc:
-            errors.append(exc)
+        for attempt in range(3):  # a dropped answer: the client sends again
+            response = post(
+                client,
+                admin,
+                raw,
+                "big.gpx",
+                headers={"Idempotency-Key": f"device-{i % 2}"} if i % 3 else None,
+            )
+            statuses.append(response.status_code)
+            if attempt == 0 and i % 4 == 0:
+                continue
+            break
 
-    threads = [threading.Thread(target=send, args=(i,)) for i in range(20)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    at_once(send, range(20))
     assert statuses.count(201) == 1 and set(statuses) <= {200, 201, 409}
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM uploads")).scalar_one() == 1
