@@ -18,16 +18,18 @@ Order matters for the guarantees of issue 5:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Connection, Engine, text
 
 from data.field import InvalidUpload, ParsedUpload, combine, stream_field_file
+from data.shared_setting import SharedSetting
 from gis_api.auth import Principal, audit_context, audit_source, check_in_grids
 from gis_api.problems import ApiProblem
 from layers.field_store import (
@@ -48,6 +50,24 @@ from layers.field_store import (
 from layers.profile import FieldRules, RuleProfile
 
 Progress = Callable[[str], None]
+
+GIL_SWITCH_INTERVAL_S: Final = 0.0005
+"""The GIL switch interval while chunks are stored (Python's default: 5 ms).
+
+The storing thread mostly waits on PostgreSQL and needs the GIL back only briefly, to encode
+the next rows of its COPY, while the reading thread computes; by default it waits up to
+5 ms for every such turn, which left PostgreSQL idle for a fifth of a 100,000-point upload
+(measured: 4.1-4.5 s at 5 ms vs 3.6-3.7 s at 0.5 ms; 0.1-2 ms were no better).
+"""
+
+
+def _quicken_gil() -> float:
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+    return previous
+
+
+_QUICK_GIL: Final = SharedSetting(_quicken_gil, sys.setswitchinterval)
 
 
 @dataclass(frozen=True)
@@ -177,7 +197,7 @@ def _store_chunks(target: _Target, reading: _Reading, first: ParsedUpload, parti
     stored = Stored()
     preparer = Preparer(target.meta, target.upload_id, target.rules)
     pending: Future[None] | None = None
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload-store") as worker:
+    with _QUICK_GIL, ThreadPoolExecutor(1, thread_name_prefix="upload-store") as worker:
         chunk: ParsedUpload | None = first
         while chunk is not None:
             if chunk.refused and not partial:

@@ -935,7 +935,8 @@ class Stored:
     points: int = 0
     tracks: int = 0
     duplicates: list[dict[str, int]] = field(default_factory=list)
-    status_layers: set[str] = field(default_factory=set)
+    matched_layers: set[str] = field(default_factory=set)
+    """Layers with at least one matched observation: the only ones whose assets change."""
     creates: bool = False
 
 
@@ -958,7 +959,8 @@ def store_chunk(
     stored.points += len(rows)
     stored.tracks += copy_tracks(conn, upload_id, tracks)
     stored.duplicates += prepared.duplicates + earlier
-    stored.status_layers |= layers
+    snap, layer = _AT["snap"], _AT["matched_layer"]
+    stored.matched_layers |= {r[layer] for r in rows if r[snap] == "matched"}
     stored.creates = stored.creates or any(
         o is not None and o.action == "create" for o in prepared.observations
     )
@@ -977,7 +979,7 @@ def finish_upload(
 
     `parsed` carries the whole file's format, CRS, refusals and warnings (points not needed).
     """
-    layers = stored.status_layers
+    layers = stored.matched_layers
     authorize_assets(conn, matched_asset_wkbs(conn, upload_id, layers))
     changes = apply_statuses(conn, upload_id, layers)
     if stored.creates:

@@ -8,12 +8,10 @@ otherwise returns every point and track it accepted and every one it refused, wi
 from __future__ import annotations
 
 import gc
-import threading
 from collections.abc import Generator, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta, tzinfo
 from itertools import chain
-from types import TracebackType
 from typing import Final
 
 from data.crs import WGS84, SourceCrs, UnknownCrs, parse_crs
@@ -29,6 +27,7 @@ from data.field.photo import read_jpeg
 from data.field.table import read_table
 from data.field.validate import BBox, Context, OutsidePolicy, finish_chunks
 from data.problems import Problem
+from data.shared_setting import SharedSetting
 from layers.profile import RuleProfile
 
 DEFAULT_MAX_BYTES: Final = 50 * 1024 * 1024
@@ -40,41 +39,24 @@ CHUNK_SIZE: Final = 10_000
 statements) vanish, small enough that storing overlaps nearly all of the reading."""
 
 
-class _CyclicGcPause:
-    """Pause Python's cyclic garbage collector while a file's objects are built.
-
-    Reading 100,000 points creates about a million objects, none in reference cycles; every
-    few hundred allocations the collector rescans them all, which cost 15% of a big upload
-    (measured). Reference counting still frees everything meanwhile. The pause is
-    process-wide, so concurrent readers share it and the collector resumes (if it was on)
-    when the last one finishes.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._depth = 0
-        self._restore = False
-
-    def __enter__(self) -> None:
-        with self._lock:
-            if self._depth == 0:
-                self._restore = gc.isenabled()
-                gc.disable()
-            self._depth += 1
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        with self._lock:
-            self._depth -= 1
-            if self._depth == 0 and self._restore:
-                gc.enable()
+def _pause_gc() -> bool:
+    enabled = gc.isenabled()
+    gc.disable()
+    return enabled
 
 
-_GC_PAUSE: Final = _CyclicGcPause()
+def _resume_gc(enabled: bool) -> None:
+    if enabled:
+        gc.enable()
+
+
+_GC_PAUSE: Final = SharedSetting(_pause_gc, _resume_gc)
+"""Pause Python's cyclic garbage collector while a file's objects are built.
+
+Reading 100,000 points creates about a million objects, none in reference cycles; every
+few hundred allocations the collector rescans them all, which cost 15% of a big upload
+(measured). Reference counting still frees everything meanwhile. Concurrent readers share
+the pause; the collector resumes (if it was on) when the last one finishes."""
 
 
 def _declared(declared_crs: str | None, source: str) -> SourceCrs | None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import sys
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
@@ -29,6 +32,7 @@ def test_an_unlit_lamp_waypoint_8_m_away_turns_the_lamp_unlit_and_the_rate_drops
 ) -> None:
     assert lighting(engine, GRID_WEST) == (7, 6)
     assert lamp_status(engine, "L-0005") == "lit"
+    interpreter = (gc.isenabled(), sys.getswitchinterval())
     # L-0005 stands at (165, 104); hdop 1.0 x UERE 5 m = 5 m accuracy.
     raw = gpx([{"x": 165, "y": 112, "type": "lamp_unlit", "hdop": 1.0, "name": "路灯不亮"}])
     response = post(client, accounts.inspector, raw, "patrol.gpx")
@@ -45,6 +49,8 @@ def test_an_unlit_lamp_waypoint_8_m_away_turns_the_lamp_unlit_and_the_rate_drops
     assert match["distance_m"] == pytest.approx(8.0, abs=0.02)
     assert lamp_status(engine, "L-0005") == "unlit"
     assert lighting(engine, GRID_WEST) == (7, 5)
+    # The upload paused the GC and quickened GIL hand-offs only while it ran.
+    assert (gc.isenabled(), sys.getswitchinterval()) == interpreter
     with engine.connect() as conn:
         lamp_id = feature_id(engine, "street_lamps", "L-0005")
         history = feature_history(conn, "street_lamps", lamp_id)

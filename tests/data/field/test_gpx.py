@@ -144,3 +144,51 @@ def test_a_track_with_one_valid_point_is_refused_with_its_bad_vertex() -> None:
     reasons = [p.reason for p in up.refused]
     assert any("trkpt at line 1" in r and "out of range" in r for r in reasons)
     assert any("at least 2 valid points; it has 1 of 2" in r for r in reasons)
+
+
+def test_a_bad_point_far_down_a_long_file_is_reported_at_its_own_line() -> None:
+    """libxml2 keeps line numbers above 65,535 apart; the compiled point loop asks lxml."""
+    good = '<wpt lat="44.5853" lon="129.6021"><time>2024-05-01T08:00:00Z</time></wpt>\n'
+    bad = '<wpt lat="44.5853" lon="129.6021"><ele>abc</ele></wpt>\n'
+    raw = (
+        '<gpx version="1.1" creator="t" xmlns="http://www.topografix.com/GPX/1/1">\n'
+        + good * 69_998
+        + bad
+        + "</gpx>\n"
+    ).encode()
+    up = read(raw)
+    assert len(up.points) == 69_998
+    (problem,) = up.refused
+    assert problem.row == 69_999 and problem.field == "elevation"
+    assert "wpt at line 70000" in problem.reason
+
+
+def test_waypoints_routes_and_tracks_are_numbered_together_in_file_order() -> None:
+    """Rows count wpt, rte and trk together; metadata is skipped; a child the compiled loop
+    does not know (cmt, link, course, a foreign element) still becomes a property."""
+    raw = (
+        b'<gpx version="1.1" creator="Phone" xmlns="http://www.topografix.com/GPX/1/1" '
+        b'xmlns:x="urn:x"><metadata><name>m</name></metadata>'
+        b'<wpt lat="44.58" lon="129.60"><name> A </name><cmt>c</cmt><course>12.5</course>'
+        b'<link href="http://a/"/><x:note>n</x:note><sym>Flag</sym></wpt>'
+        b'<rte><name>R</name><rtept lat="44.58" lon="129.60"/><rtept lat="44.59" lon="129.61"/>'
+        b"</rte>"
+        b'<wpt lat="44.59" lon="129.61"><type>lamp_unlit</type><src>GPSMAP 66s</src></wpt>'
+        b'<trk><trkseg><trkpt lat="44.58" lon="129.60"/><trkpt lat="44.59" lon="129.61"/>'
+        b"</trkseg></trk></gpx>"
+    )
+    up = read(raw)
+    first, second = up.points
+    assert (first.row, first.name, first.kind, first.device) == (1, "A", "Flag", "Phone")
+    assert first.properties == {
+        "cmt": "c",
+        "course": 12.5,
+        "link": "http://a/",
+        "note": "n",
+        "sym": "Flag",
+    }
+    assert (second.row, second.kind, second.device) == (3, "lamp_unlit", "GPSMAP 66s")
+    assert [(t.kind, {p.row for p in t.points}) for t in up.tracks] == [
+        ("route", {2}),
+        ("track", {4}),
+    ]
