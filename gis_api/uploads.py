@@ -8,17 +8,19 @@ Order matters for the guarantees of issue 5:
    file never holds a lock;
 3. one transaction claims the upload row (unique hash/key: a concurrent twin waits here and
    then finds the first one's report), takes the uploader's lock (see
-   layers.field_store.lock_uploader), and stores chunk k on a worker thread while chunk k+1
-   is read: writing field_points costs as much as reading the file, and overlapping the two
-   is most of what makes a 100,000-point upload fast. Grid rights are checked per chunk. A
-   refused point in a later chunk stops the writing; the rest is read to list every
-   refusal and everything rolls back (422). Then the matched assets change and the report
-   is stored. Any error rolls all of it back.
+   layers.field_store.lock_uploader), and writes chunk k on a worker thread while another
+   looks chunk k+1 up on a second connection (which writes only a temporary table) and
+   chunk k+2 is read: writing field_points costs as much as reading the file, and
+   overlapping the three is most of what makes a 100,000-point upload fast. Grid rights
+   are checked per chunk. A refused point in a later chunk stops the writing; the rest is
+   read to list every refusal and everything rolls back (422). Then the matched assets
+   change and the report is stored. Any error rolls all of it back.
 """
 
 from __future__ import annotations
 
 import sys
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
@@ -26,9 +28,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, Row, text
 
-from data.field import InvalidUpload, ParsedUpload, combine, stream_field_file
+from data.field import GC_PAUSE, InvalidUpload, ParsedUpload, combine, stream_field_file
 from data.shared_setting import SharedSetting
 from gis_api.auth import Principal, audit_context, audit_source, check_in_grids
 from gis_api.problems import ApiProblem
@@ -42,10 +44,11 @@ from layers.field_store import (
     find_existing,
     finish_upload,
     lock_uploader,
+    look_up_chunk,
     point_wkbs,
     problem_json,
-    store_chunk,
     track_wkbs,
+    write_chunk,
 )
 from layers.profile import FieldRules, RuleProfile
 
@@ -68,6 +71,10 @@ def _quicken_gil() -> float:
 
 
 _QUICK_GIL: Final = SharedSetting(_quicken_gil, sys.setswitchinterval)
+
+_QUEUED_WRITES: Final = 2
+"""Chunks read, prepared and looked up ahead of the one being written: with 1 the reading
+thread waited for each write before reading on, and the writer for the reader (measured)."""
 
 
 @dataclass(frozen=True)
@@ -171,46 +178,74 @@ class _Target:
     """Where and as whom the chunks are written."""
 
     conn: Connection
+    """The upload's transaction: every write."""
+    lookups: Connection
+    """A second connection: stages and looks up chunk k+1 while `conn` writes chunk k."""
     upload_id: int
     meta: UploadMeta
     principal: Principal | None
     rules: FieldRules
 
 
-def _store_one(target: _Target, chunk: ParsedUpload, prepared: Prepared, stored: Stored) -> None:
-    """One chunk, on the worker thread: grid rights, then stage, de-duplicate and write."""
+def _look_up(target: _Target, prepared: Prepared) -> list[Row[Any]]:
+    """One chunk's lookups, on the lookup worker thread and connection."""
+    return look_up_chunk(target.lookups, target.upload_id, prepared, target.rules)
+
+
+def _write(
+    target: _Target,
+    chunk: ParsedUpload,
+    prepared: Prepared,
+    found: Future[list[Row[Any]]],
+    stored: Stored,
+) -> None:
+    """One chunk, on the writing thread: grid rights, then its lookups applied and written."""
     principal = target.principal
     if principal is not None and principal.grid_scoped:
         check_in_grids(
             target.conn, principal, point_wkbs(prepared.points) + track_wkbs(chunk.tracks)
         )
-    store_chunk(target.conn, target.upload_id, prepared, chunk.tracks, target.rules, stored)
+    write_chunk(target.conn, target.upload_id, prepared, found.result(), chunk.tracks, stored)
 
 
 def _store_chunks(target: _Target, reading: _Reading, first: ParsedUpload, partial: bool) -> Stored:
-    """Write chunk k on one worker thread while chunk k+1 is read and prepared here.
+    """A pipeline of three threads: this one reads and prepares chunks while a worker looks
+    them up on the lookup connection and another writes them, in file order.
 
-    The connection is used by one thread at a time: a chunk is handed over only after the
-    previous one is written, and leaving the executor waits for the last one. Stops writing
-    at the first refused point unless `partial` (the caller then refuses the upload).
+    Each connection is used by one thread only. At most `_QUEUED_WRITES` chunks wait for
+    their write (a bounded amount of memory); leaving waits for the last one, and a failed
+    lookup or write is raised here, in file order, with the writes queued after it
+    cancelled. Stops writing at the first refused point unless `partial` (the caller then
+    refuses the upload).
     """
     stored = Stored()
     preparer = Preparer(target.meta, target.upload_id, target.rules)
-    pending: Future[None] | None = None
-    with _QUICK_GIL, ThreadPoolExecutor(1, thread_name_prefix="upload-store") as worker:
-        chunk: ParsedUpload | None = first
-        while chunk is not None:
-            if chunk.refused and not partial:
-                reading.drain()
-                break
-            if chunk.points or chunk.tracks:
-                prepared = preparer.prepare(chunk)
-                if pending is not None:
-                    pending.result()
-                pending = worker.submit(_store_one, target, chunk, prepared, stored)
-            chunk = reading.next()
-    if pending is not None:
-        pending.result()
+    queued: deque[Future[None]] = deque()
+    with (
+        GC_PAUSE,
+        _QUICK_GIL,
+        ThreadPoolExecutor(1, thread_name_prefix="upload-lookup") as looker,
+        ThreadPoolExecutor(1, thread_name_prefix="upload-store") as writer,
+    ):
+        try:
+            chunk: ParsedUpload | None = first
+            while chunk is not None:
+                if chunk.refused and not partial:
+                    reading.drain()
+                    break
+                if chunk.points or chunk.tracks:
+                    prepared = preparer.prepare(chunk)
+                    found = looker.submit(_look_up, target, prepared)
+                    while len(queued) >= _QUEUED_WRITES:
+                        queued.popleft().result()
+                    queued.append(writer.submit(_write, target, chunk, prepared, found, stored))
+                chunk = reading.next()
+            while queued:
+                queued.popleft().result()
+        except BaseException:
+            for write in queued:
+                write.cancel()
+            raise
     return stored
 
 
@@ -263,7 +298,7 @@ def run_upload(
         if principal is not None and not principal.can_write:
             raise ApiProblem(403, f"{principal.name} is a {principal.role}: leaders cannot write")
         progress("store")
-        with engine.begin() as conn:
+        with engine.begin() as conn, engine.connect() as lookups:
             upload_id = claim_upload(conn, meta, first.format)
             if upload_id is None:
                 # Read committed: this statement sees the twin that made the INSERT do nothing.
@@ -278,7 +313,7 @@ def run_upload(
             else:
                 audit_source(conn, source)
             lock_uploader(conn, meta)
-            target = _Target(conn, upload_id, meta, principal, rules)
+            target = _Target(conn, lookups, upload_id, meta, principal, rules)
             stored = _store_chunks(target, reading, first, partial)
             header = reading.header()
             if header.refused and not partial:

@@ -1,12 +1,13 @@
 """Storing a parsed field upload: one transaction, bulk COPY, snapping, asset changes, report.
 
 The caller (gis_api.uploads, for the HTTP route and the CLI) reads the file in chunks, names
-the writer for the audit triggers, hands each chunk to `store_chunk` and ends with
-`finish_upload`, all in one transaction, so a failure at any step (a 403 on a matched asset
-in another grid, a constraint) leaves nothing behind.
+the writer for the audit triggers, looks each chunk up (`look_up_chunk`, on a second
+connection), writes it (`write_chunk`) and ends with `finish_upload`, all writes in one
+transaction, so a failure at any step (a 403 on a matched asset in another grid, a
+constraint) leaves nothing behind.
 
 How a chunk is written: its points' lookup keys (position, time, device, kind, accuracy,
-layer) are COPYed into a temporary staging table that is dropped at commit; one set-based
+layer) are COPYed into a temporary staging table of the lookup connection; one set-based
 statement over it finds the points an earlier upload already stored, each point's grid and
 each asset observation's snap verdict (`look_up`), returning only the points that differ
 from their prepared row; then the final rows go into field_points in one binary COPY.
@@ -940,21 +941,35 @@ class Stored:
     creates: bool = False
 
 
-def store_chunk(
-    conn: Connection,
-    upload_id: int,
-    prepared: Prepared,
-    tracks: Sequence[FieldTrack],
-    rules: FieldRules,
-    stored: Stored,
-) -> None:
-    """Look up, de-duplicate against earlier uploads and write one chunk; add to `stored`.
+def look_up_chunk(
+    conn: Connection, upload_id: int, prepared: Prepared, rules: FieldRules
+) -> list[Row[Any]]:
+    """Stage a chunk and look it up: earlier duplicates, grids, snap verdicts (`look_up`).
 
-    The caller holds `lock_uploader` from before the first chunk until commit.
+    It writes only a temporary table, so it may run on a second connection while the
+    upload's own transaction writes the chunk before (gis_api.uploads does): it reads
+    committed data, as the upload's READ COMMITTED statements do, and the upload's own
+    uncommitted rows are never duplicates anyway.
     """
     layers = {o.layer.id for o in prepared.observations if o is not None and o.action == "status"}
     stage_points(conn, prepared)
-    rows, kept, earlier = _resolve(prepared, look_up(conn, upload_id, layers, rules))
+    return look_up(conn, upload_id, layers, rules)
+
+
+def write_chunk(
+    conn: Connection,
+    upload_id: int,
+    prepared: Prepared,
+    found: Sequence[Row[Any]],
+    tracks: Sequence[FieldTrack],
+    stored: Stored,
+) -> None:
+    """Write one chunk with its lookups applied (earlier duplicates left out); add to `stored`.
+
+    `conn` is the upload's transaction, which holds `lock_uploader` from before the first
+    chunk until commit.
+    """
+    rows, kept, earlier = _resolve(prepared, found)
     copy_points(conn, upload_id, prepared, rows, kept)
     stored.points += len(rows)
     stored.tracks += copy_tracks(conn, upload_id, tracks)

@@ -21,6 +21,7 @@ from data.field.reader import (
     CHUNK_SIZE,
     CLOCK_SKEW,
     DEFAULT_MAX_BYTES,
+    GC_PAUSE,
     read_field_file,
     stream_field_file,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "CLOCK_SKEW",
     "DEFAULT_MAX_BYTES",
     "FORMATS",
+    "GC_PAUSE",
     "FieldPoint",
     "FieldTrack",
     "Format",

@@ -50,13 +50,16 @@ def _resume_gc(enabled: bool) -> None:
         gc.enable()
 
 
-_GC_PAUSE: Final = SharedSetting(_pause_gc, _resume_gc)
+GC_PAUSE: Final = SharedSetting(_pause_gc, _resume_gc)
 """Pause Python's cyclic garbage collector while a file's objects are built.
 
 Reading 100,000 points creates about a million objects, none in reference cycles; every
 few hundred allocations the collector rescans them all, which cost 15% of a big upload
 (measured). Reference counting still frees everything meanwhile. Concurrent readers share
-the pause; the collector resumes (if it was on) when the last one finishes."""
+the pause; the collector resumes (if it was on) when the last one finishes. A caller that
+keeps a file's objects after the stream ends (chunks still being stored) holds it too:
+resuming while they are alive makes the next collection scan them all (0.1-0.2 s at the
+end of a 100,000-point upload, measured)."""
 
 
 def _declared(declared_crs: str | None, source: str) -> SourceCrs | None:
@@ -160,7 +163,7 @@ def stream_field_file(
     declared = _declared(declared_crs, source)
     fmt = detect_format(raw, filename)
     anything = False
-    with _GC_PAUSE:
+    with GC_PAUSE:
         chunks = _read(fmt, raw, source, local_tz, max_bytes, chunk_size)
         first = next(chunks)
         context = Context(
