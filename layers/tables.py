@@ -441,11 +441,6 @@ def field_tables(metadata: MetaData) -> None:
             Geometry("POINT", srid=SRID, spatial_index=False, nullable=False),
             nullable=False,
         ),
-        Column(
-            "geog",
-            Geography("POINT", srid=SRID, spatial_index=False),
-            Computed("(geom)::geography", persisted=True),
-        ),
         CheckConstraint(f"snap IN ({snaps})", name="snap_choice"),
         comment="外业点位 / field observations",
     )

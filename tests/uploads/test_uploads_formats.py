@@ -103,8 +103,8 @@ def test_every_crs_is_converted_to_wgs84(
     with engine.connect() as conn:
         row = conn.execute(
             text(
-                "SELECT ST_Distance(geog, ST_MakePoint(:lon, :lat)::geography) AS d, orig_x, "
-                "orig_y, crs FROM field_points"
+                "SELECT ST_Distance(geom::geography, ST_MakePoint(:lon, :lat)::geography) AS d, "
+                "orig_x, orig_y, crs FROM field_points"
             ),
             {"lon": lon, "lat": lat},
         ).one()
