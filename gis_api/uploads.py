@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, Row, text
+from sqlalchemy import Connection, Engine, text
 
 from data.field import GC_PAUSE, InvalidUpload, ParsedUpload, combine, stream_field_file
 from data.shared_setting import SharedSetting
@@ -36,6 +36,7 @@ from gis_api.auth import Principal, audit_context, audit_source, check_in_grids
 from gis_api.problems import ApiProblem
 from layers.field_store import (
     Existing,
+    LookedUp,
     Prepared,
     Preparer,
     Stored,
@@ -187,7 +188,7 @@ class _Target:
     rules: FieldRules
 
 
-def _look_up(target: _Target, prepared: Prepared) -> list[Row[Any]]:
+def _look_up(target: _Target, prepared: Prepared) -> LookedUp:
     """One chunk's lookups, on the lookup worker thread and connection."""
     return look_up_chunk(target.lookups, target.upload_id, prepared, target.rules)
 
@@ -196,7 +197,7 @@ def _write(
     target: _Target,
     chunk: ParsedUpload,
     prepared: Prepared,
-    found: Future[list[Row[Any]]],
+    found: Future[LookedUp],
     stored: Stored,
 ) -> None:
     """One chunk, on the writing thread: grid rights, then its lookups applied and written."""

@@ -628,13 +628,64 @@ def copy_points(
     prepared: Prepared,
     rows: list[tuple[Any, ...]],
     kept: list[int],
+    ids: list[int],
 ) -> None:
-    """Binary COPY of the chunk's final rows into field_points, in file order; photos first."""
+    """Binary COPY of the chunk's final rows into field_points with their ids, in file
+    order; photos first."""
     if any(prepared.points[i].photo is not None for i in kept):
         photo_ids = _store_photos(conn, upload_id, [prepared.points[i] for i in kept])
         at = _AT["photo_id"]
         rows = [(*r[:at], pid, *r[at + 1 :]) for r, pid in zip(rows, photo_ids, strict=True)]
-    _copy_binary(conn, "field_points", _POINTS, rows)
+    _copy_binary(
+        conn,
+        "field_points",
+        (("id", "int8"), *_POINTS),
+        [(i, *r) for i, r in zip(ids, rows, strict=True)],
+    )
+
+
+def _listing(snap: str, observation: Observation | None) -> str:
+    """The report listing of a written point. Every observation that creates a record
+    (illegal building, venue) is turned into one by `create_records`."""
+    if observation is not None and observation.action == "create":
+        return "created"
+    return "unmatched" if snap in _UNMATCHED else snap
+
+
+_LISTED: Final = (
+    "row",
+    "kind",
+    "observation",
+    "snap",
+    "snap_reason",
+    "matched_layer",
+    "matched_id",
+    "matched_code",
+    "match_distance_m",
+    "accuracy_m",
+)
+
+
+def _list(
+    listings: dict[str, Listing],
+    prepared: Prepared,
+    rows: list[tuple[Any, ...]],
+    kept: list[int],
+    ids: list[int],
+) -> None:
+    """Count the written rows into their listings and keep each listing's first ones.
+
+    Chunks are written in file order and ids are taken in that order, so the first rows
+    met are the first by (row, id).
+    """
+    snap = _AT["snap"]
+    for point_id, row, i in zip(ids, rows, kept, strict=True):
+        listing = listings.setdefault(_listing(row[snap], prepared.observations[i]), Listing())
+        listing.total += 1
+        if len(listing.first) < REPORT_LIST_LIMIT:
+            entry = {name: row[_AT[name]] for name in _LISTED}
+            entry["id"] = point_id
+            listing.first.append(entry)
 
 
 def copy_tracks(conn: Connection, upload_id: int, tracks: Sequence[FieldTrack]) -> int:
@@ -737,15 +788,19 @@ def apply_statuses(conn: Connection, upload_id: int, layers: set[str]) -> list[d
     return changes
 
 
-def create_records(conn: Connection, upload_id: int, rules: FieldRules) -> None:
+def create_records(
+    conn: Connection, upload_id: int, rules: FieldRules
+) -> dict[int, tuple[int, str]]:
     """New illegal-building and venue records from the upload's observations.
 
     An illegal building is reported as a point; the record gets a provisional square
     footprint of `illegal_building_square_m` (4 m) centred on it, with
     properties.needs_survey = true, until someone surveys the real outline. Venues are
-    points and go straight into `venues`, so `school-zones` sees them at once.
+    points and go straight into `venues`, so `school-zones` sees them at once. Returns the
+    record (id, code) made of each point.
     """
-    conn.execute(
+    made: dict[int, tuple[int, str]] = {}
+    rows = conn.execute(
         text(
             f"""
             WITH ins AS (
@@ -765,11 +820,13 @@ def create_records(conn: Connection, upload_id: int, rules: FieldRules) -> None:
             UPDATE field_points f SET snap = 'created', snap_reason = NULL, matched_id = ins.id,
                 matched_code = ins.code
             FROM ins WHERE f.id = ins.point_id
+            RETURNING f.id, ins.id AS record_id, ins.code
             """  # noqa: S608 - identifiers from the catalog
         ),
         {"u": upload_id, "half": rules.illegal_building_square_m / 2},
     )
-    conn.execute(
+    made.update((int(r.id), (int(r.record_id), str(r.code))) for r in rows)
+    rows = conn.execute(
         text(
             f"""
             WITH ins AS (
@@ -786,55 +843,20 @@ def create_records(conn: Connection, upload_id: int, rules: FieldRules) -> None:
             UPDATE field_points f SET snap = 'created', snap_reason = NULL, matched_id = ins.id,
                 matched_code = ins.code
             FROM ins WHERE f.id = ins.point_id
+            RETURNING f.id, ins.id AS record_id, ins.code
             """  # noqa: S608 - identifiers from the catalog
         ),
         {"u": upload_id},
     )
+    made.update((int(r.id), (int(r.record_id), str(r.code))) for r in rows)
+    return made
 
 
 _UNMATCHED: Final = ("ambiguous", "too_inaccurate", "no_asset")
-_LISTING: Final = (
-    f"CASE WHEN snap IN ({', '.join(repr(s) for s in _UNMATCHED)}) THEN 'unmatched' ELSE snap END"
-)
-_LISTING_TOTALS = text(
-    f"SELECT {_LISTING} AS listing, count(*) AS total FROM field_points "  # noqa: S608
-    "WHERE upload_id = :u GROUP BY 1"
-)
 
 
-def _listing_sql(k: int) -> str:
-    """The first :limit points of listing :listing_k (snaps :snaps_k) in file order: a top-N
-    sort, not a full one."""
-    return f"""
-        (SELECT id, row, kind, observation, snap, snap_reason, matched_layer, matched_id,
-                matched_code, match_distance_m, accuracy_m, CAST(:listing_{k} AS text) AS listing
-         FROM field_points WHERE upload_id = :u AND snap = ANY (:snaps_{k})
-         ORDER BY row, id LIMIT :limit)
-        """  # noqa: S608 - only numbered bind parameters are formatted in
-
-
-def _listings(conn: Connection, upload_id: int) -> dict[str, tuple[list[dict[str, Any]], int]]:
-    """The first REPORT_LIST_LIMIT points of each listing (matched, created, unmatched, ...)
-    in file order, and each listing's total.
-
-    Totals in one narrow pass, then each listing's first rows by a bounded top-N sort: a
-    window over all the upload's rows sorted 100,000 wide rows (0.3 s, after the last chunk).
-    """
-    totals = {str(r.listing): int(r.total) for r in conn.execute(_LISTING_TOTALS, {"u": upload_id})}
-    if not totals:
-        return {}
-    names = sorted(totals)
-    query = text(" UNION ALL ".join(_listing_sql(k) for k in range(len(names))))
-    params: dict[str, Any] = {"u": upload_id, "limit": REPORT_LIST_LIMIT}
-    for k, name in enumerate(names):
-        params[f"listing_{k}"] = name
-        params[f"snaps_{k}"] = list(_UNMATCHED) if name == "unmatched" else [name]
-    out: dict[str, tuple[list[dict[str, Any]], int]] = {n: ([], totals[n]) for n in names}
-    for r in conn.execute(query, params):
-        out[r.listing][0].append(dict(r._mapping))
-    for rows, _ in out.values():
-        rows.sort(key=lambda r: (r["row"], r["id"]))  # UNION ALL promises no order
-    return out
+def _rows_total(listing: Listing) -> tuple[list[dict[str, Any]], int]:
+    return listing.first, listing.total
 
 
 def build_report(
@@ -844,17 +866,22 @@ def build_report(
     parsed: ParsedUpload,
     stored: Stored,
     changes: list[dict[str, Any]],
+    created: dict[int, tuple[int, str]],
 ) -> dict[str, Any]:
-    """The upload report: what was accepted, refused, duplicated, matched, created, left."""
+    """The upload report: what was accepted, refused, duplicated, matched, created, left.
+
+    `changes` are the asset changes (`apply_statuses`), `created` the record made of each
+    point (`create_records`).
+    """
     created_at = conn.execute(
         text("SELECT created_at FROM uploads WHERE id = :u"), {"u": upload_id}
     ).scalar_one()
     applied = {c["point_id"]: c for c in changes}
-    listings = _listings(conn, upload_id)
-    matched_rows, matched_total = listings.get("matched", ([], 0))
-    created_rows, created_total = listings.get("created", ([], 0))
-    unmatched_rows, unmatched_total = listings.get("unmatched", ([], 0))
-    _, other = listings.get("not_an_asset_kind", ([], 0))
+    empty = Listing()
+    matched_rows, matched_total = _rows_total(stored.listings.get("matched", empty))
+    created_rows, created_total = _rows_total(stored.listings.get("created", empty))
+    unmatched_rows, unmatched_total = _rows_total(stored.listings.get("unmatched", empty))
+    other = stored.listings.get("not_an_asset_kind", empty).total
     matched = []
     for r in matched_rows:
         change = applied.get(r["id"])
@@ -898,8 +925,8 @@ def build_report(
                 "row": r["row"],
                 "point_id": r["id"],
                 "layer": r["matched_layer"],
-                "id": r["matched_id"],
-                "code": r["matched_code"],
+                "id": created[r["id"]][0],
+                "code": created[r["id"]][1],
             }
             for r in created_rows
         ],
@@ -930,6 +957,14 @@ def save_report(conn: Connection, upload_id: int, report: dict[str, Any]) -> Non
 
 
 @dataclass
+class Listing:
+    """How many written points a report listing has, and the first REPORT_LIST_LIMIT of them."""
+
+    total: int = 0
+    first: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
 class Stored:
     """What the chunks wrote so far: points, tracks, duplicates left out, layers touched."""
 
@@ -938,29 +973,49 @@ class Stored:
     duplicates: list[dict[str, int]] = field(default_factory=list)
     matched_layers: set[str] = field(default_factory=set)
     """Layers with at least one matched observation: the only ones whose assets change."""
+    listings: dict[str, Listing] = field(default_factory=dict)
+    """The report's listings (matched, created, unmatched, not_an_asset_kind), kept as the
+    rows are written, in file order."""
     creates: bool = False
+
+
+@dataclass(frozen=True)
+class LookedUp:
+    """A chunk's lookups (`look_up`) and an id for each of its points."""
+
+    found: list[Row[Any]]
+    ids: list[int]
+
+
+_POINT_IDS: Final = text(
+    "SELECT nextval(pg_get_serial_sequence('field_points', 'id')) FROM generate_series(1, :n)"
+)
 
 
 def look_up_chunk(
     conn: Connection, upload_id: int, prepared: Prepared, rules: FieldRules
-) -> list[Row[Any]]:
-    """Stage a chunk and look it up: earlier duplicates, grids, snap verdicts (`look_up`).
+) -> LookedUp:
+    """Stage a chunk and look it up: earlier duplicates, grids, snap verdicts (`look_up`);
+    and take the ids its points will have (a point found to be an earlier duplicate leaves a
+    gap), so that the report can list points without reading them back.
 
     It writes only a temporary table, so it may run on a second connection while the
     upload's own transaction writes the chunk before (gis_api.uploads does): it reads
     committed data, as the upload's READ COMMITTED statements do, and the upload's own
-    uncommitted rows are never duplicates anyway.
+    uncommitted rows are never duplicates anyway. Sequences are not transactional.
     """
     layers = {o.layer.id for o in prepared.observations if o is not None and o.action == "status"}
     stage_points(conn, prepared)
-    return look_up(conn, upload_id, layers, rules)
+    found = look_up(conn, upload_id, layers, rules)
+    ids = conn.execute(_POINT_IDS, {"n": len(prepared.rows)}).scalars().all()
+    return LookedUp(found, [int(i) for i in ids])
 
 
 def write_chunk(
     conn: Connection,
     upload_id: int,
     prepared: Prepared,
-    found: Sequence[Row[Any]],
+    looked_up: LookedUp,
     tracks: Sequence[FieldTrack],
     stored: Stored,
 ) -> None:
@@ -969,8 +1024,10 @@ def write_chunk(
     `conn` is the upload's transaction, which holds `lock_uploader` from before the first
     chunk until commit.
     """
-    rows, kept, earlier = _resolve(prepared, found)
-    copy_points(conn, upload_id, prepared, rows, kept)
+    rows, kept, earlier = _resolve(prepared, looked_up.found)
+    ids = [looked_up.ids[i] for i in kept]
+    copy_points(conn, upload_id, prepared, rows, kept, ids)
+    _list(stored.listings, prepared, rows, kept, ids)
     stored.points += len(rows)
     stored.tracks += copy_tracks(conn, upload_id, tracks)
     stored.duplicates += prepared.duplicates + earlier
@@ -997,8 +1054,7 @@ def finish_upload(
     layers = stored.matched_layers
     authorize_assets(conn, matched_asset_wkbs(conn, upload_id, layers))
     changes = apply_statuses(conn, upload_id, layers)
-    if stored.creates:
-        create_records(conn, upload_id, rules)
-    report = build_report(conn, upload_id, meta, parsed, stored, changes)
+    created = create_records(conn, upload_id, rules) if stored.creates else {}
+    report = build_report(conn, upload_id, meta, parsed, stored, changes, created)
     save_report(conn, upload_id, report)
     return report
