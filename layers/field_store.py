@@ -40,6 +40,7 @@ join on the assets' geography GiST index, ranked by spheroid distance.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -678,14 +679,19 @@ def _list(
     Chunks are written in file order and ids are taken in that order, so the first rows
     met are the first by (row, id).
     """
-    snap = _AT["snap"]
-    for point_id, row, i in zip(ids, rows, kept, strict=True):
-        listing = listings.setdefault(_listing(row[snap], prepared.observations[i]), Listing())
-        listing.total += 1
-        if len(listing.first) < REPORT_LIST_LIMIT:
-            entry = {name: row[_AT[name]] for name in _LISTED}
-            entry["id"] = point_id
-            listing.first.append(entry)
+    snap, observations = _AT["snap"], prepared.observations
+    names = [_listing(r[snap], observations[i]) for r, i in zip(rows, kept, strict=True)]
+    for name, count in Counter(names).items():
+        listings.setdefault(name, Listing()).total += count
+    open_ = {name for name, listing in listings.items() if len(listing.first) < REPORT_LIST_LIMIT}
+    for name, point_id, row in zip(names, ids, rows, strict=True):
+        if not open_:
+            break
+        if name in open_:
+            first = listings[name].first
+            first.append({"id": point_id, **{f: row[_AT[f]] for f in _LISTED}})
+            if len(first) == REPORT_LIST_LIMIT:
+                open_.discard(name)
 
 
 def copy_tracks(conn: Connection, upload_id: int, tracks: Sequence[FieldTrack]) -> int:
@@ -988,7 +994,10 @@ class LookedUp:
 
 
 _POINT_IDS: Final = text(
-    "SELECT nextval(pg_get_serial_sequence('field_points', 'id')) FROM generate_series(1, :n)"
+    # The sequence is looked up once (an InitPlan), not once per id: 0.07 s vs 0.68 s per
+    # 100,000 ids. One array, not a row per id: SQLAlchemy rows cost the client 1-2 us each.
+    "SELECT array_agg(nextval((SELECT pg_get_serial_sequence('field_points', 'id')::regclass)) "
+    "ORDER BY i) FROM generate_series(1, :n) i"
 )
 
 
@@ -1007,8 +1016,8 @@ def look_up_chunk(
     layers = {o.layer.id for o in prepared.observations if o is not None and o.action == "status"}
     stage_points(conn, prepared)
     found = look_up(conn, upload_id, layers, rules)
-    ids = conn.execute(_POINT_IDS, {"n": len(prepared.rows)}).scalars().all()
-    return LookedUp(found, [int(i) for i in ids])
+    ids = conn.execute(_POINT_IDS, {"n": len(prepared.rows)}).scalar_one() or []
+    return LookedUp(found, list(ids))
 
 
 def write_chunk(
