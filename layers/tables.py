@@ -169,6 +169,16 @@ def layer_table(layer: LayerSpec, metadata: MetaData) -> Table:
     table = Table(layer.table, metadata, *columns, *checks, comment=f"{layer.zh} / {layer.en}")
     Index(f"ix_{layer.table}_geom", table.c.geom, postgresql_using="gist")
     Index(f"ix_{layer.table}_geog", table.c.geog, postgresql_using="gist")
+    if layer.table == "grids":
+        # Placing a point in its grid cell (uploads, grid rights, the grid triggers) probes
+        # only cells: the full index also holds the streets', communities' and district's
+        # large boxes (migration 0011).
+        Index(
+            "ix_grids_cell_geom",
+            table.c.geom,
+            postgresql_using="gist",
+            postgresql_where=text("level = 'grid'"),
+        )
     return table
 
 
