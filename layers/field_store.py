@@ -861,10 +861,6 @@ def create_records(
 _UNMATCHED: Final = ("ambiguous", "too_inaccurate", "no_asset")
 
 
-def _rows_total(listing: Listing) -> tuple[list[dict[str, Any]], int]:
-    return listing.first, listing.total
-
-
 def build_report(
     conn: Connection,
     upload_id: int,
@@ -883,13 +879,12 @@ def build_report(
         text("SELECT created_at FROM uploads WHERE id = :u"), {"u": upload_id}
     ).scalar_one()
     applied = {c["point_id"]: c for c in changes}
-    empty = Listing()
-    matched_rows, matched_total = _rows_total(stored.listings.get("matched", empty))
-    created_rows, created_total = _rows_total(stored.listings.get("created", empty))
-    unmatched_rows, unmatched_total = _rows_total(stored.listings.get("unmatched", empty))
-    other = stored.listings.get("not_an_asset_kind", empty).total
+    listed, empty = stored.listings, Listing()
+    matched_list = listed.get("matched", empty)
+    created_list = listed.get("created", empty)
+    unmatched_list = listed.get("unmatched", empty)
     matched = []
-    for r in matched_rows:
+    for r in matched_list.first:
         change = applied.get(r["id"])
         matched.append(
             {
@@ -923,9 +918,9 @@ def build_report(
         "warnings": [str(w) for w in parsed.warnings],
         "duplicates_count": len(duplicates),
         "duplicates": duplicates,
-        "matched_count": matched_total,
+        "matched_count": matched_list.total,
         "matched": matched,
-        "created_count": created_total,
+        "created_count": created_list.total,
         "created": [
             {
                 "row": r["row"],
@@ -934,9 +929,9 @@ def build_report(
                 "id": created[r["id"]][0],
                 "code": created[r["id"]][1],
             }
-            for r in created_rows
+            for r in created_list.first
         ],
-        "unmatched_count": unmatched_total,
+        "unmatched_count": unmatched_list.total,
         "unmatched": [
             {
                 "row": r["row"],
@@ -947,9 +942,9 @@ def build_report(
                 "reason": r["snap_reason"],
                 "needs_review": True,
             }
-            for r in unmatched_rows
+            for r in unmatched_list.first
         ],
-        "observations_without_asset_kind": other,
+        "observations_without_asset_kind": listed.get("not_an_asset_kind", empty).total,
         "lists_truncated_at": REPORT_LIST_LIMIT,
     }
 

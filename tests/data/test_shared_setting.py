@@ -31,9 +31,18 @@ def test_overlapping_holders_apply_once_and_the_last_one_restores() -> None:
 
 def test_a_holder_that_fails_still_restores() -> None:
     value = [1]
-    setting = SharedSetting(lambda: value.__setitem__(0, 2) or 1, lambda p: value.__setitem__(0, p))
+
+    def apply() -> int:
+        previous, value[0] = value[0], 2
+        return previous
+
+    def restore(previous: int) -> None:
+        value[0] = previous
+
+    setting = SharedSetting(apply, restore)
     try:
         with setting:
+            assert value == [2]
             raise RuntimeError("boom")
     except RuntimeError:
         pass
