@@ -11,15 +11,15 @@ square), and write the protobuf messages of the vector tile 2.1 specification wi
 values deduplicated as `ST_AsMVT` does. Lines and polygons stay with PostGIS (clipping,
 validity, simplification).
 
-Rows come as psycopg's binary `PGresult`: column 0 the feature id (int8), 1 and 2 the
-longitude and latitude (float8), then one column per attribute, read by its kind (below);
-a date or date-time attribute is two columns, the value and a text the database made for
-what is outside the years 1-9999 (then the value is NULL).
+Rows come in PostgreSQL's binary record format (`record_send`): the feature id (int8),
+the longitude and latitude (float8), then one column per attribute, read by its kind
+(`KINDS`). Dates and date-times become the text `to_char` writes ('YYYY-MM-DD',
+'YYYY-MM-DDTHH:MM:SSZ' in UTC, BC years without sign, infinity left out).
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from libc.math cimport asinh, rint, tan
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcmp, memcpy
 
@@ -132,43 +132,61 @@ cdef void _civil(int64_t days, int *year, int *month, int *day) noexcept:
     year[0] = <int> (yoe + era * 400 + (1 if month[0] <= 2 else 0))
 
 
-cdef inline void _digits(char *out, int value, int width) noexcept:
+cdef int64_t _POWERS[19]
+_POWERS[0] = 1
+for _i in range(1, 19):
+    _POWERS[_i] = _POWERS[_i - 1] * 10
+
+
+cdef inline void _digits(char *out, int64_t value, int width) noexcept:
     cdef int i
     for i in range(width - 1, -1, -1):
         out[i] = <char> (48 + value % 10)
         value //= 10
 
 
-cdef void _date_text(int32_t days, char *out) noexcept:
-    """YYYY-MM-DD (10 bytes) of a PostgreSQL date (days since 2000-01-01), years 1-9999."""
-    cdef int y, m, d
+cdef int _year_and_date(int64_t days, char *out) noexcept:
+    """YYYY-MM-DD as `to_char` writes it (BC years without a sign, 4 or more digits)."""
+    cdef int y, m, d, width = 4
+    cdef int64_t shown
     _civil(days, &y, &m, &d)
-    _digits(out, y, 4)
-    out[4] = b"-"
-    _digits(out + 5, m, 2)
-    out[7] = b"-"
-    _digits(out + 8, d, 2)
+    shown = y if y > 0 else 1 - y
+    while shown >= _POWERS[width] and width < 18:
+        width += 1
+    _digits(out, shown, width)
+    out[width] = b"-"
+    _digits(out + width + 1, m, 2)
+    out[width + 3] = b"-"
+    _digits(out + width + 4, d, 2)
+    return width + 6
 
 
-cdef void _datetime_text(int64_t micros, char *out) noexcept:
-    """YYYY-MM-DDTHH:MM:SSZ (20 bytes; UTC, seconds truncated) of a timestamptz, years 1-9999."""
+cdef int _date_text(int32_t days, char *out) noexcept:
+    """`to_char(date, 'YYYY-MM-DD')` of a date (days since 2000-01-01); 0 for ±infinity."""
+    if days == INT32_MIN or days == INT32_MAX:
+        return 0
+    return _year_and_date(days, out)
+
+
+cdef int _datetime_text(int64_t micros, char *out) noexcept:
+    """`to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')` of a timestamptz
+    (microseconds since 2000-01-01 UTC); 0 for ±infinity."""
     cdef int64_t day_us = 86400000000
-    cdef int64_t days = micros // day_us if micros >= 0 else -((-micros + day_us - 1) // day_us)
-    cdef int64_t secs = (micros - days * day_us) // 1000000
-    cdef int y, m, d
-    _civil(days, &y, &m, &d)
-    _digits(out, y, 4)
-    out[4] = b"-"
-    _digits(out + 5, m, 2)
-    out[7] = b"-"
-    _digits(out + 8, d, 2)
-    out[10] = b"T"
-    _digits(out + 11, <int> (secs // 3600), 2)
-    out[13] = b":"
-    _digits(out + 14, <int> (secs // 60 % 60), 2)
-    out[16] = b":"
-    _digits(out + 17, <int> (secs % 60), 2)
-    out[19] = b"Z"
+    cdef int64_t days, secs
+    cdef int n
+    if micros == INT64_MIN or micros == INT64_MAX:
+        return 0
+    days = micros // day_us if micros >= 0 else -((-micros + day_us - 1) // day_us)
+    secs = (micros - days * day_us) // 1000000
+    n = _year_and_date(days, out)
+    out[n] = b"T"
+    _digits(out + n + 1, secs // 3600, 2)
+    out[n + 3] = b":"
+    _digits(out + n + 4, secs // 60 % 60, 2)
+    out[n + 6] = b":"
+    _digits(out + n + 7, secs % 60, 2)
+    out[n + 9] = b"Z"
+    return n + 10
 
 
 cdef struct Value:
@@ -371,10 +389,7 @@ def encode_point_layer(
     if len(kinds) != nattrs:
         raise ValueError("one kind per key")
     cdef const char *kind = kinds
-    cdef int ncolumns = 3
-    cdef Py_ssize_t i
-    for i in range(nattrs):
-        ncolumns += 2 if kind[i] == _TIMESTAMPTZ or kind[i] == _DATE else 1
+    cdef int ncolumns = 3 + <int> nattrs
     if ncolumns > _MAX_COLUMNS:
         raise ValueError("too many attributes")
     cdef const uint8_t *at = <const uint8_t *> PyBytes_AS_STRING(records)
@@ -397,7 +412,8 @@ def encode_point_layer(
     cdef size_t tags_size, geom_size
     cdef uint32_t gx, gy, k
     cdef const uint8_t *p
-    cdef char text[20]
+    cdef char text[40]
+    cdef int n
     if tags == NULL:
         raise MemoryError()
     try:
@@ -431,39 +447,31 @@ def encode_point_layer(
                 has_id = fid >= 0
 
             ntags = 0
-            col = 3
             for a in range(nattrs):
-                p = column[col]
-                if kind[a] == _TIMESTAMPTZ or kind[a] == _DATE:
-                    if length[col + 1] >= 0:  # the database's text for years outside 1-9999
-                        k = values.string(column[col + 1], <size_t> length[col + 1])
-                    elif length[col] < 0:
-                        col += 2
-                        continue
-                    elif kind[a] == _DATE:
-                        _date_text(<int32_t> _be32(p), text)
-                        k = values.made_string(text, 10)
-                    else:
-                        _datetime_text(<int64_t> _be64(p), text)
-                        k = values.made_string(text, 20)
-                    col += 2
-                elif length[col] < 0:
-                    col += 1
+                col = 3 + a
+                if length[col] < 0:
                     continue
-                else:
-                    if kind[a] == _TEXT:
-                        k = values.string(p, <size_t> length[col])
-                    elif kind[a] == _INT8:
-                        k = values.integer(<int64_t> _be64(p))
-                    elif kind[a] == _INT4:
-                        k = values.integer(<int32_t> _be32(p))
-                    elif kind[a] == _FLOAT8:
-                        k = values.double(p)
-                    elif kind[a] == _BOOL:
-                        k = values.boolean(p[0] != 0)
+                p = column[col]
+                if kind[a] == _TEXT:
+                    k = values.string(p, <size_t> length[col])
+                elif kind[a] == _INT8:
+                    k = values.integer(<int64_t> _be64(p))
+                elif kind[a] == _INT4:
+                    k = values.integer(<int32_t> _be32(p))
+                elif kind[a] == _FLOAT8:
+                    k = values.double(p)
+                elif kind[a] == _BOOL:
+                    k = values.boolean(p[0] != 0)
+                elif kind[a] == _DATE or kind[a] == _TIMESTAMPTZ:
+                    if kind[a] == _DATE:
+                        n = _date_text(<int32_t> _be32(p), text)
                     else:
-                        raise ValueError(f"unknown attribute kind {chr(kind[a])!r}")
-                    col += 1
+                        n = _datetime_text(<int64_t> _be64(p), text)
+                    if n == 0:  # infinity: to_char gives NULL
+                        continue
+                    k = values.made_string(text, <size_t> n)
+                else:
+                    raise ValueError(f"unknown attribute kind {chr(kind[a])!r}")
                 tags[ntags] = <uint32_t> a
                 tags[ntags + 1] = k
                 ntags += 2

@@ -199,28 +199,8 @@ _RECORD_KINDS: dict[FieldKind, str] = {
     FieldKind.DATE: KINDS["date"],
     FieldKind.DATETIME: KINDS["timestamptz"],
 }
-"""How the point encoder reads each kind of field (the catalog's column types)."""
-
-_ENCODED_YEARS: dict[FieldKind, tuple[str, str]] = {
-    FieldKind.DATE: ("'0001-01-01'", "'10000-01-01'"),
-    FieldKind.DATETIME: ("'0001-01-01Z'", "'10000-01-01Z'"),
-}
-"""Dates the encoder writes as text itself (years 1-9999); the database writes the rest."""
-
-
-def _record_columns(f: LayerField) -> list[str]:
-    """The field's columns for the point encoder: the value, and for a date the text of
-    what lies outside the years 1-9999 (BC, infinity: `to_char`, as `_field_sql`)."""
-    col = f"t.{_q(f.name)}"
-    if f.kind not in _ENCODED_YEARS:
-        return [col]
-    low, high = _ENCODED_YEARS[f.kind]
-    inside = f"{col} >= {low} AND {col} < {high}"
-    if f.kind is FieldKind.DATE:
-        text = f"to_char({col}, %(date_format)s)"
-    else:
-        text = f"to_char({col} AT TIME ZONE 'UTC', %(datetime_format)s)"
-    return [f"CASE WHEN {inside} THEN {col} END", f"CASE WHEN {inside} THEN NULL ELSE {text} END"]
+"""How the point encoder reads each kind of field (the catalog's column types); it writes
+dates and date-times as the text `_field_sql` gives, from the raw values."""
 
 
 _ENVELOPE = "(SELECT ST_TileEnvelope(%(z)s, %(x)s, %(y)s))"
@@ -265,8 +245,7 @@ def _points_sql(spec: LayerSpec) -> str:
     them: one bytea of `record_send` records (id, lon, lat, then `_point_layout`'s
     attributes), NULL when none."""
     columns = ["t.id", "ST_X(t.geom)", "ST_Y(t.geom)", "t.id", "t.code"]
-    for f in tile_fields(spec):
-        columns.extend(_record_columns(f))
+    columns += [f"t.{_q(f.name)}" for f in tile_fields(spec)]
     return (
         f"(SELECT string_agg(record_send(ROW({', '.join(columns)})), ''::bytea)"
         f" FROM {_q(spec.table)} AS t WHERE {_filter('margin')})"
