@@ -14,3 +14,16 @@ def encode_point_layer(
     extent: int,
     buffer: int,
 ) -> bytes: ...
+def encode_point_rows(
+    name: bytes,
+    result: int,
+    keys: tuple[bytes, ...],
+    kinds: bytes,
+    xmin: float,
+    ymax: float,
+    fx: float,
+    fy: float,
+    extent: int,
+    buffer: int,
+) -> bytes: ...
+def libpq_version() -> int: ...

@@ -23,6 +23,17 @@ from libc.stdint cimport INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, int32_t, in
 from libc.stdlib cimport calloc, free, malloc, realloc
 from libc.string cimport memcmp, memcpy
 
+cdef extern from "libpq-fe.h":
+    ctypedef struct PGresult:
+        pass
+    int PQntuples(const PGresult *res)
+    int PQnfields(const PGresult *res)
+    int PQfformat(const PGresult *res, int field_num)
+    char *PQgetvalue(const PGresult *res, int tup_num, int field_num)
+    int PQgetlength(const PGresult *res, int tup_num, int field_num)
+    int PQgetisnull(const PGresult *res, int tup_num, int field_num)
+    int PQlibVersion()
+
 cdef double _DEG = 0.017453292519943295  # π / 180, as PROJ converts degrees
 cdef double _RADIUS = 6378137.0  # EPSG:3857 sphere (WGS 84 semi-major axis)
 
@@ -366,6 +377,143 @@ cdef enum:
     _MAX_COLUMNS = 256
 
 
+cdef class _Layer:
+    """One point layer being written: the features so far and the value table."""
+
+    cdef bytes name
+    cdef tuple keys
+    cdef bytes kinds
+    cdef const char *kind
+    cdef int nattrs
+    cdef int extent
+    cdef double fx, fy, xoff, yoff, low, high
+    cdef _Values values
+    cdef Buf features, feature
+    cdef uint32_t *tags
+    cdef int nfeatures
+
+    def __cinit__(self, bytes name, tuple keys, bytes kinds, double xmin, double ymax,
+                  double fx, double fy, int extent, int buffer):
+        if len(kinds) != len(keys):
+            raise ValueError("one kind per key")
+        if len(keys) + 3 > _MAX_COLUMNS:
+            raise ValueError("too many attributes")
+        self.name = name
+        self.keys = keys
+        self.kinds = kinds
+        self.kind = kinds
+        self.nattrs = <int> len(keys)
+        self.extent = extent
+        self.fx = fx
+        self.fy = fy
+        self.xoff = -xmin * fx
+        self.yoff = -ymax * fy
+        self.low = -buffer
+        self.high = extent + buffer
+        self.values = _Values()
+        self.features = Buf(NULL, 0, 0)
+        self.feature = Buf(NULL, 0, 0)
+        self.nfeatures = 0
+        self.tags = <uint32_t *> malloc(sizeof(uint32_t) * 2 * (self.nattrs + 1))
+        if self.tags == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        free(self.tags)
+        free(self.feature.data)
+        free(self.features.data)
+
+    cdef int add(self, const uint8_t **column, const int32_t *length) except -1:
+        """One row: id, lon, lat, then the attributes (binary values; length -1: NULL)."""
+        cdef double px, py
+        cdef int32_t ix, iy
+        cdef int col, a, n, ntags = 0
+        cdef bint has_id
+        cdef int64_t fid = 0
+        cdef size_t tags_size = 0, geom_size
+        cdef uint32_t gx, gy, k
+        cdef const uint8_t *p
+        cdef char text[40]
+        cdef char kind
+        cdef Buf *feature = &self.feature
+        if length[1] != 8 or length[2] != 8:
+            return 0
+        # ST_Transform to EPSG:3857, then ST_AsMVTGeom's affine map and grid snap.
+        px = rint(self.fx * (_RADIUS * (_float8(column[1]) * _DEG)) + self.xoff)
+        py = rint(self.fy * (_RADIUS * asinh(tan(_float8(column[2]) * _DEG))) + self.yoff)
+        if not (self.low <= px <= self.high and self.low <= py <= self.high):
+            return 0
+        ix = <int32_t> px
+        iy = <int32_t> py
+        has_id = length[0] == 8
+        if has_id:
+            fid = <int64_t> _be64(column[0])
+            has_id = fid >= 0
+
+        for a in range(self.nattrs):
+            col = 3 + a
+            if length[col] < 0:
+                continue
+            p = column[col]
+            kind = self.kind[a]
+            if kind == _TEXT:
+                k = self.values.string(p, <size_t> length[col])
+            elif kind == _INT8:
+                k = self.values.integer(<int64_t> _be64(p))
+            elif kind == _INT4:
+                k = self.values.integer(<int32_t> _be32(p))
+            elif kind == _FLOAT8:
+                k = self.values.double(p)
+            elif kind == _BOOL:
+                k = self.values.boolean(p[0] != 0)
+            elif kind == _DATE or kind == _TIMESTAMPTZ:
+                if kind == _DATE:
+                    n = _date_text(<int32_t> _be32(p), text)
+                else:
+                    n = _datetime_text(<int64_t> _be64(p), text)
+                if n == 0:  # infinity: to_char gives NULL
+                    continue
+                k = self.values.made_string(text, <size_t> n)
+            else:
+                raise ValueError(f"unknown attribute kind {chr(kind)!r}")
+            self.tags[ntags] = <uint32_t> a
+            self.tags[ntags + 1] = k
+            ntags += 2
+
+        # Feature: id (1), tags (2, packed), type (3) = POINT, geometry (4, packed).
+        feature.size = 0
+        for a in range(ntags):
+            tags_size += _varint_size(self.tags[a])
+        gx = _zigzag(ix)
+        gy = _zigzag(iy)
+        geom_size = 1 + _varint_size(gx) + _varint_size(gy)
+        _grow(feature, 40 + tags_size)
+        if has_id:
+            _put_varint(feature, 0x08)
+            _put_varint(feature, <uint64_t> fid)
+        if ntags:
+            _put_varint(feature, 0x12)
+            _put_varint(feature, tags_size)
+            for a in range(ntags):
+                _put_varint(feature, self.tags[a])
+        _put_varint(feature, 0x18)
+        _put_varint(feature, 1)
+        _put_varint(feature, 0x22)
+        _put_varint(feature, geom_size)
+        _put_varint(feature, 9)  # MoveTo, one point
+        _put_varint(feature, gx)
+        _put_varint(feature, gy)
+        _put_field(&self.features, 0x12, feature.data, feature.size)
+        self.nfeatures += 1
+        return 0
+
+    cdef bytes tile(self):
+        """The tile with this one layer; b"" when no point fell in it."""
+        if self.nfeatures == 0:
+            return b""
+        return _tile(self.name, self.keys, self.values, &self.features, self.extent)
+
+
 def encode_point_layer(
     bytes name,
     bytes records,
@@ -385,131 +533,77 @@ def encode_point_layer(
     attribute (see `KINDS`); `xmin`/`ymax` the tile's EPSG:3857 corner, `fx` = extent /
     width and `fy` = -(extent / height) as `ST_AsMVTGeom` computes them.
     """
-    cdef Py_ssize_t nattrs = len(keys)
-    if len(kinds) != nattrs:
-        raise ValueError("one kind per key")
-    cdef const char *kind = kinds
-    cdef int ncolumns = 3 + <int> nattrs
-    if ncolumns > _MAX_COLUMNS:
-        raise ValueError("too many attributes")
+    cdef _Layer layer = _Layer(name, keys, kinds, xmin, ymax, fx, fy, extent, buffer)
+    cdef int ncolumns = 3 + layer.nattrs
     cdef const uint8_t *at = <const uint8_t *> PyBytes_AS_STRING(records)
     cdef const uint8_t *end = at + PyBytes_GET_SIZE(records)
     cdef const uint8_t *column[_MAX_COLUMNS]
     cdef int32_t length[_MAX_COLUMNS]
-    cdef _Values values = _Values()
-    cdef Buf features = Buf(NULL, 0, 0)
-    cdef Buf feature = Buf(NULL, 0, 0)
-    cdef uint32_t *tags = <uint32_t *> malloc(sizeof(uint32_t) * 2 * (nattrs + 1))
-    cdef double xoff = -xmin * fx
-    cdef double yoff = -ymax * fy
-    cdef double low = -buffer
-    cdef double high = extent + buffer
-    cdef double px, py
-    cdef int32_t ix, iy
-    cdef int col, a, ntags, nfeatures = 0
-    cdef bint has_id
-    cdef int64_t fid
-    cdef size_t tags_size, geom_size
-    cdef uint32_t gx, gy, k
-    cdef const uint8_t *p
-    cdef char text[40]
-    cdef int n
-    if tags == NULL:
-        raise MemoryError()
-    try:
-        while at < end:
-            # int32 column count, then per column: int32 type oid, int32 length (-1: NULL), data.
-            if end - at < 4 or <int32_t> _be32(at) != ncolumns:
-                raise ValueError("records do not have the expected columns")
-            at += 4
-            for col in range(ncolumns):
-                if end - at < 8:
+    cdef int col
+    while at < end:
+        # int32 column count, then per column: int32 type oid, int32 length (-1: NULL), data.
+        if end - at < 4 or <int32_t> _be32(at) != ncolumns:
+            raise ValueError("records do not have the expected columns")
+        at += 4
+        for col in range(ncolumns):
+            if end - at < 8:
+                raise ValueError("truncated record")
+            length[col] = <int32_t> _be32(at + 4)
+            at += 8
+            column[col] = at
+            if length[col] > 0:
+                if end - at < length[col]:
                     raise ValueError("truncated record")
-                length[col] = <int32_t> _be32(at + 4)
-                at += 8
-                column[col] = at
-                if length[col] > 0:
-                    if end - at < length[col]:
-                        raise ValueError("truncated record")
-                    at += length[col]
-            if length[1] != 8 or length[2] != 8:
-                continue
-            # ST_Transform to EPSG:3857, then ST_AsMVTGeom's affine map and grid snap.
-            px = rint(fx * (_RADIUS * (_float8(column[1]) * _DEG)) + xoff)
-            py = rint(fy * (_RADIUS * asinh(tan(_float8(column[2]) * _DEG))) + yoff)
-            if not (low <= px <= high and low <= py <= high):
-                continue
-            ix = <int32_t> px
-            iy = <int32_t> py
-            has_id = length[0] == 8
-            if has_id:
-                fid = <int64_t> _be64(column[0])
-                has_id = fid >= 0
+                at += length[col]
+        layer.add(column, length)
+    return layer.tile()
 
-            ntags = 0
-            for a in range(nattrs):
-                col = 3 + a
-                if length[col] < 0:
-                    continue
-                p = column[col]
-                if kind[a] == _TEXT:
-                    k = values.string(p, <size_t> length[col])
-                elif kind[a] == _INT8:
-                    k = values.integer(<int64_t> _be64(p))
-                elif kind[a] == _INT4:
-                    k = values.integer(<int32_t> _be32(p))
-                elif kind[a] == _FLOAT8:
-                    k = values.double(p)
-                elif kind[a] == _BOOL:
-                    k = values.boolean(p[0] != 0)
-                elif kind[a] == _DATE or kind[a] == _TIMESTAMPTZ:
-                    if kind[a] == _DATE:
-                        n = _date_text(<int32_t> _be32(p), text)
-                    else:
-                        n = _datetime_text(<int64_t> _be64(p), text)
-                    if n == 0:  # infinity: to_char gives NULL
-                        continue
-                    k = values.made_string(text, <size_t> n)
-                else:
-                    raise ValueError(f"unknown attribute kind {chr(kind[a])!r}")
-                tags[ntags] = <uint32_t> a
-                tags[ntags + 1] = k
-                ntags += 2
 
-            # Feature: id (1), tags (2, packed), type (3) = POINT, geometry (4, packed).
-            feature.size = 0
-            tags_size = 0
-            for a in range(ntags):
-                tags_size += _varint_size(tags[a])
-            gx = _zigzag(ix)
-            gy = _zigzag(iy)
-            geom_size = 1 + _varint_size(gx) + _varint_size(gy)
-            _grow(&feature, 40 + tags_size)
-            if has_id:
-                _put_varint(&feature, 0x08)
-                _put_varint(&feature, <uint64_t> fid)
-            if ntags:
-                _put_varint(&feature, 0x12)
-                _put_varint(&feature, tags_size)
-                for a in range(ntags):
-                    _put_varint(&feature, tags[a])
-            _put_varint(&feature, 0x18)
-            _put_varint(&feature, 1)
-            _put_varint(&feature, 0x22)
-            _put_varint(&feature, geom_size)
-            _put_varint(&feature, 9)  # MoveTo, one point
-            _put_varint(&feature, gx)
-            _put_varint(&feature, gy)
-            _put_field(&features, 0x12, feature.data, feature.size)
-            nfeatures += 1
+def encode_point_rows(
+    bytes name,
+    size_t result,
+    tuple keys,
+    bytes kinds,
+    double xmin,
+    double ymax,
+    double fx,
+    double fy,
+    int extent,
+    int buffer,
+):
+    """As `encode_point_layer`, from the rows of a libpq result in binary format.
 
-        if nfeatures == 0:
-            return b""
-        return _tile(name, keys, values, &features, extent)
-    finally:
-        free(tags)
-        free(feature.data)
-        free(features.data)
+    `result` is the address of the `PGresult` (psycopg's `PGresult.pgresult_ptr`); it
+    must come from the libpq this module is linked with (`same_libpq`).
+    """
+    cdef _Layer layer = _Layer(name, keys, kinds, xmin, ymax, fx, fy, extent, buffer)
+    cdef const PGresult *res = <const PGresult *> result
+    cdef int ncolumns = 3 + layer.nattrs
+    cdef const uint8_t *column[_MAX_COLUMNS]
+    cdef int32_t length[_MAX_COLUMNS]
+    cdef int row, col, nrows
+    if res == NULL:
+        raise ValueError("no result")
+    if PQnfields(res) != ncolumns:
+        raise ValueError("the result does not have the expected columns")
+    for col in range(ncolumns):
+        if PQfformat(res, col) != 1:
+            raise ValueError("the result is not in binary format")
+    nrows = PQntuples(res)
+    for row in range(nrows):
+        for col in range(ncolumns):
+            if PQgetisnull(res, row, col):
+                length[col] = -1
+            else:
+                length[col] = PQgetlength(res, row, col)
+            column[col] = <const uint8_t *> PQgetvalue(res, row, col)
+        layer.add(column, length)
+    return layer.tile()
+
+
+def libpq_version():
+    """The version of the libpq this module is linked with (`PQlibVersion`)."""
+    return PQlibVersion()
 
 
 cdef bytes _tile(bytes name, tuple keys, _Values values, Buf *features, int extent):

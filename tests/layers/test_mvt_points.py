@@ -14,11 +14,12 @@ import random
 from collections.abc import Iterator
 
 import morecantile
+import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
 from layers import tiles
-from layers._mvt_points import encode_point_layer
+from layers._mvt_points import encode_point_layer, libpq_version
 from layers.catalog import Choice, FieldKind, GeometryKind, LayerField, LayerSpec
 
 TMS = morecantile.tms.get("WebMercatorQuad")
@@ -173,6 +174,15 @@ def encoded(engine: Engine, tile: morecantile.Tile) -> bytes:
     return tiles.assemble_tile((PROBE,), tile.z, tile.x, tile.y, tuple(row))
 
 
+def encoded_in_place(database_url: str, tile: morecantile.Tile) -> bytes:
+    """The tile the service serves: rows read in place from psycopg's libpq result."""
+    sql, params = tiles.point_rows_query(PROBE, tile.z, tile.x, tile.y)
+    with psycopg.connect(database_url.replace("+psycopg", "")) as conn:
+        result = conn.execute(sql, params, binary=True).pgresult
+        assert result is not None
+        return tiles.encode_point_result(PROBE, result, tile.z, tile.x, tile.y)
+
+
 def reference(engine: Engine, tile: morecantile.Tile) -> bytes:
     with engine.connect() as conn:
         value = conn.execute(text(REFERENCE), {"z": tile.z, "x": tile.x, "y": tile.y}).scalar()
@@ -189,11 +199,14 @@ def tiles_over_the_probe() -> list[morecantile.Tile]:
     return found
 
 
-def test_every_tile_over_the_probe_is_the_bytes_st_asmvt_gives(probe: Engine) -> None:
+def test_every_tile_over_the_probe_is_the_bytes_st_asmvt_gives(
+    probe: Engine, database_url: str
+) -> None:
     compared = nonempty = 0
     for tile in tiles_over_the_probe():
         ours, theirs = encoded(probe, tile), reference(probe, tile)
         assert ours == theirs, tile
+        assert encoded_in_place(database_url, tile) == theirs, tile
         compared += 1
         nonempty += bool(ours)
     assert compared == 63 and nonempty >= 30, nonempty
@@ -230,6 +243,14 @@ def test_the_envelope_is_postgis_own_to_the_last_bit(session_engine: Engine) -> 
                 {"z": z, "x": x, "y": y},
             ).one()
             assert tiles.tile_envelope(z, x, y) == tuple(box), (z, x, y)
+
+
+def test_the_service_reads_point_rows_in_place() -> None:
+    """psycopg's C implementation on the libpq the encoder is linked with (psycopg[c]):
+    the faster path, not the records fallback."""
+    assert psycopg.pq.__impl__ == "c"
+    assert psycopg.pq.version() == libpq_version()
+    assert tiles.ROWS_READABLE
 
 
 def encode(records: bytes, kinds: bytes = b"ls") -> bytes:
