@@ -233,10 +233,13 @@ cdef class _Values:
     cdef size_t mask
     cdef Buf arena
 
-    def __cinit__(self):
+    def __cinit__(self, size_t expected=64):
+        """`expected`: about how many values there will be (the table starts that big)."""
         self.values = NULL
         self.count = self.capacity = 0
         self.mask = 255
+        while self.mask < 2 * expected and self.mask < (1 << 24):
+            self.mask = self.mask * 2 + 1
         self.slots = <uint32_t *> calloc(self.mask + 1, sizeof(uint32_t))
         self.arena = Buf(NULL, 0, 0)
         if self.slots == NULL:
@@ -275,7 +278,7 @@ cdef class _Values:
         return <uint32_t> (self.count - 1)
 
     cdef int _grow_values(self) except -1:
-        cdef size_t capacity = self.capacity * 2 if self.capacity else 256
+        cdef size_t capacity = self.capacity * 2 if self.capacity else (self.mask + 1) // 2
         cdef Value *values = <Value *> realloc(self.values, capacity * sizeof(Value))
         if values == NULL:
             raise MemoryError()
@@ -393,7 +396,7 @@ cdef class _Layer:
     cdef int nfeatures
 
     def __cinit__(self, bytes name, tuple keys, bytes kinds, double xmin, double ymax,
-                  double fx, double fy, int extent, int buffer):
+                  double fx, double fy, int extent, int buffer, size_t rows=0):
         if len(kinds) != len(keys):
             raise ValueError("one kind per key")
         if len(keys) + 3 > _MAX_COLUMNS:
@@ -410,7 +413,8 @@ cdef class _Layer:
         self.yoff = -ymax * fy
         self.low = -buffer
         self.high = extent + buffer
-        self.values = _Values()
+        # Ids, codes and times are mostly distinct: a few new values a row.
+        self.values = _Values(3 * rows)
         self.features = Buf(NULL, 0, 0)
         self.feature = Buf(NULL, 0, 0)
         self.nfeatures = 0
@@ -576,14 +580,15 @@ def encode_point_rows(
     `result` is the address of the `PGresult` (psycopg's `PGresult.pgresult_ptr`); it
     must come from the libpq this module is linked with (`same_libpq`).
     """
-    cdef _Layer layer = _Layer(name, keys, kinds, xmin, ymax, fx, fy, extent, buffer)
     cdef const PGresult *res = <const PGresult *> result
+    if res == NULL:
+        raise ValueError("no result")
+    cdef _Layer layer = _Layer(name, keys, kinds, xmin, ymax, fx, fy, extent, buffer,
+                               <size_t> PQntuples(res))
     cdef int ncolumns = 3 + layer.nattrs
     cdef const uint8_t *column[_MAX_COLUMNS]
     cdef int32_t length[_MAX_COLUMNS]
     cdef int row, col, nrows
-    if res == NULL:
-        raise ValueError("no result")
     if PQnfields(res) != ncolumns:
         raise ValueError("the result does not have the expected columns")
     for col in range(ncolumns):
