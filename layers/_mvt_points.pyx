@@ -578,7 +578,7 @@ def encode_point_rows(
     """As `encode_point_layer`, from the rows of a libpq result in binary format.
 
     `result` is the address of the `PGresult` (psycopg's `PGresult.pgresult_ptr`); it
-    must come from the libpq this module is linked with (`same_libpq`).
+    must come from the libpq this module is linked with (`libpq_version`).
     """
     cdef const PGresult *res = <const PGresult *> result
     if res == NULL:

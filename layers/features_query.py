@@ -19,20 +19,25 @@ from typing import Any
 from psycopg import AsyncConnection
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     ColumnElement,
     Connection,
     Integer,
     Select,
     Table,
     TextClause,
+    and_,
     bindparam,
     func,
     literal_column,
+    or_,
     select,
+    true,
+    type_coerce,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
-from sqlalchemy.sql.elements import KeyedColumnElement
+from sqlalchemy.sql.elements import Grouping, KeyedColumnElement
 
 from layers.catalog import FieldKind, LayerSpec
 
@@ -203,7 +208,72 @@ def _head(
     return select(func.count().label("matched"), page_ids.label("ids")).select_from(matches)
 
 
-def _page_params(query: ItemsQuery) -> dict[str, int]:
+WALK_PAGES_UP_TO = 1000
+"""Filtered pages in id order ending at most this far in are read by a walk (`_walk_head`)."""
+WALK_ROWS_PER_MATCH = 10
+"""How many rows the walk may read per row of the page (and at least `WALK_ROWS_MIN`)."""
+WALK_ROWS_MIN = 2000
+
+
+def _walks(query: ItemsQuery) -> bool:
+    """Whether the page is read by `_walk_head` (falling back to `_head` when short)."""
+    return (
+        bool(query.where or query.any_of)
+        and all(name == "id" and not descending for name, descending in query.order_by)
+        and query.offset + query.limit <= WALK_PAGES_UP_TO
+    )
+
+
+def _walk_head(
+    table: Table, where: tuple[Predicate, ...], any_of: tuple[Predicate, ...]
+) -> Select[Any]:
+    """SELECT matched, ids for an early page in id order, without sorting every match.
+
+    One pass over the matches gives their count and their smallest id; the page is then
+    read along the primary key from that id, testing each row with the same clauses, for
+    at most `page_walk` rows. Matches sit close together in id order in the common case
+    (rows are loaded area by area: the 100 lamps of the benchmark's page are within 265
+    ids of the first), so this reads a few hundred rows where `_head` sorts all 50,000
+    matched ids (6-8 of its 28 ms). When the walk comes back short of the page the
+    caller runs `_head` instead (`fetch_items`), so the page is always exact.
+    """
+    branches = [select(table.c.id).where(*where, clause) for clause in any_of] or [
+        select(table.c.id).where(*where)
+    ]
+    matches = (union_all(*branches) if len(branches) > 1 else branches[0]).subquery("matches")
+    span = select(func.count().label("matched"), func.min(matches.c.id).label("lo")).subquery(
+        "span"
+    )
+    # Each clause in parentheses (text clauses are not grouped by SQLAlchemy), and the
+    # whole test as a labelled boolean column (a text clause has no label of its own).
+    exact = or_(*(Grouping(c) for c in any_of)) if any_of else true()
+    ok = type_coerce(and_(*(Grouping(c) for c in where), exact), Boolean).label("ok")
+    walk = (
+        select(table.c.id, ok)
+        .where(table.c.id >= span.c.lo)
+        .order_by(table.c.id)
+        .limit(bindparam("page_walk", type_=Integer))
+        .correlate(span)
+        .subquery("walk")
+    )
+    page = (
+        select(walk.c.id)
+        .where(walk.c.ok)
+        .order_by(walk.c.id)
+        .limit(bindparam("page_limit", type_=Integer))
+        .offset(bindparam("page_offset", type_=Integer))
+        .subquery("page")
+    )
+    ids = select(func.array_agg(aggregate_order_by(page.c.id, page.c.id)).label("ids")).lateral(
+        "walked"
+    )
+    return select(span.c.matched, ids.c.ids).select_from(span.join(ids, true()))
+
+
+def _page_params(query: ItemsQuery, walk: bool = False) -> dict[str, int]:
+    if walk:
+        rows = max(WALK_ROWS_MIN, WALK_ROWS_PER_MATCH * (query.offset + query.limit))
+        return {"page_limit": query.limit, "page_offset": query.offset, "page_walk": rows}
     if not query.where and not query.any_of:
         return {"page_limit": query.limit, "page_offset": query.offset}
     return {"page_first": query.offset + 1, "page_last": query.offset + query.limit}
@@ -227,8 +297,10 @@ def _build(
     output: OutputCrs,
     where: tuple[Predicate, ...],
     any_of: tuple[Predicate, ...],
+    walk: bool = False,
 ) -> Select[Any]:
-    head = _head(table, order_by, where, any_of).subquery("head")
+    heads = _walk_head(table, where, any_of) if walk else _head(table, order_by, where, any_of)
+    head = heads.subquery("head")
     features = _page_features_sql(_table_sql(table), names, output)
     return select(
         head.c.matched,
@@ -242,29 +314,34 @@ _build_once = lru_cache(maxsize=256)(_build)
 building and keying the statement per request cost ~1.5 ms of Python."""
 
 
-def _statement(query: ItemsQuery) -> tuple[Select[Any], dict[str, Any]]:
-    """The page statement and its parameter values.
+def _statement(query: ItemsQuery, walk: bool = False) -> tuple[Select[Any], dict[str, Any]]:
+    """The page statement and its parameter values (`walk`: by `_walk_head`).
 
     The features' JSON is built only for the rows of the page, in page order; the
     part around the page's ids is SQL text made once per layer and output.
     """
     shape = (query.table, tuple(query.order_by), _names(query), query.output)
-    params = {**query.params, **_page_params(query)}
+    params = {**query.params, **_page_params(query, walk)}
     if query.where:
-        return _build(*shape, tuple(query.where), tuple(query.any_of)), params
-    return _build_once(*shape, (), tuple(query.any_of)), params
+        return _build(*shape, tuple(query.where), tuple(query.any_of), walk), params
+    return _build_once(*shape, (), tuple(query.any_of), walk), params
 
 
 def items_statement(query: ItemsQuery) -> Select[Any]:
-    """SELECT matched, the page's features as one JSON text, returned count (values bound)."""
-    statement, params = _statement(query)
+    """SELECT matched, the page's features as one JSON text, returned count (values bound):
+    the statement `fetch_items` runs first."""
+    statement, params = _statement(query, _walks(query))
     return statement.params(**params)
 
 
 def fetch_items(conn: Connection, query: ItemsQuery) -> ItemsPage:
-    """Run the page query."""
-    statement, params = _statement(query)
+    """Run the page query: by a walk when `_walks`, again by sorting when it came short."""
+    walk = _walks(query)
+    statement, params = _statement(query, walk)
     row = conn.execute(statement, params).one()
+    if walk and int(row.returned) < min(query.limit, max(0, int(row.matched) - query.offset)):
+        statement, params = _statement(query)
+        row = conn.execute(statement, params).one()
     return ItemsPage(
         features_json=row.features or "", matched=int(row.matched), returned=int(row.returned)
     )
