@@ -7,7 +7,7 @@ result (in a statement of several layers: one value of `record_send` records per
 and encoded by `layers._mvt_points`, which writes the bytes `ST_AsMVT` would (same
 projection, grid snap, buffer, value table and order; checked byte for byte by the
 tests) at a quarter of the database's time: a z14 tile of 900 lamps cost the database
-6 ms through `ST_AsMVT`, 1.6-1.8 ms as rows, plus 0.6 ms to encode here.
+6 ms through `ST_AsMVT`, 1.6-1.8 ms as rows, plus 0.5 ms to encode here.
 Rows are selected with `geom && ST_Transform(ST_TileEnvelope(z, x, y, margin), 4326)`:
 the *envelope* is transformed, never the column, so the GiST index on `geom` answers
 (a transform on the column defeats the index, TRAPS.md). Only the selected rows are
