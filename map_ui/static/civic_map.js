@@ -974,7 +974,10 @@
 
   function logout() {
     try { global.sessionStorage.removeItem(TOKEN_KEY); } catch (e) { /* nothing kept */ }
+    // Leave only once the response has been read to its end: a page left while the
+    // browser still finishes the request reports it aborted (seen under load).
     return fetch(C.config.urls.logout, { method: 'POST', credentials: 'same-origin' })
+      .then(function (response) { return response.text(); })
       .catch(function () { return null; })
       .then(function () { toLogin('logout'); });
   }
