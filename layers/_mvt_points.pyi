@@ -2,28 +2,20 @@
 
 KINDS: dict[str, str]
 
-def encode_point_layer(
-    name: bytes,
-    records: bytes,
-    keys: tuple[bytes, ...],
-    kinds: bytes,
-    xmin: float,
-    ymax: float,
-    fx: float,
-    fy: float,
-    extent: int,
-    buffer: int,
-) -> bytes: ...
-def encode_point_rows(
-    name: bytes,
-    result: int,
-    keys: tuple[bytes, ...],
-    kinds: bytes,
-    xmin: float,
-    ymax: float,
-    fx: float,
-    fy: float,
-    extent: int,
-    buffer: int,
-) -> bytes: ...
+class PointLayer:
+    def __init__(
+        self,
+        name: bytes,
+        keys: tuple[bytes, ...],
+        kinds: bytes,
+        xmin: float,
+        ymax: float,
+        fx: float,
+        fy: float,
+        extent: int,
+        buffer: int,
+    ) -> None: ...
+    def encode_records(self, records: bytes) -> bytes: ...
+    def encode_result(self, result: int) -> bytes: ...
+
 def libpq_version() -> int: ...

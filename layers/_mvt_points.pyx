@@ -384,8 +384,13 @@ cdef enum:
     _MAX_COLUMNS = 256
 
 
-cdef class _Layer:
-    """One point layer being written: the features so far and the value table."""
+cdef class PointLayer:
+    """One point layer of one tile: built with the layer's attribute names (UTF-8 bytes)
+    and kinds (one letter per attribute, `KINDS`) and the tile's grid (`xmin`/`ymax` the
+    tile's EPSG:3857 corner, `fx` = extent / width, `fy` = -(extent / height), as
+    `ST_AsMVTGeom` computes them), then given its rows once, by `encode_records` or
+    `encode_result`, which return the tile.
+    """
 
     cdef bytes name
     cdef tuple keys
@@ -400,7 +405,7 @@ cdef class _Layer:
     cdef int nfeatures
 
     def __cinit__(self, bytes name, tuple keys, bytes kinds, double xmin, double ymax,
-                  double fx, double fy, int extent, int buffer, size_t rows=0):
+                  double fx, double fy, int extent, int buffer):
         if len(kinds) != len(keys):
             raise ValueError("one kind per key")
         if len(keys) + 3 > _MAX_COLUMNS:
@@ -417,8 +422,7 @@ cdef class _Layer:
         self.yoff = -ymax * fy
         self.low = -buffer
         self.high = extent + buffer
-        # Ids, codes and times are mostly distinct: a few new values a row.
-        self.values = _Values(3 * rows)
+        self.values = None
         self.features = Buf(NULL, 0, 0)
         self.feature = Buf(NULL, 0, 0)
         self.nfeatures = 0
@@ -515,99 +519,77 @@ cdef class _Layer:
         self.nfeatures += 1
         return 0
 
+    cdef int start(self, size_t rows) except -1:
+        """Ready for `rows` rows, once (ids, codes and times are mostly distinct: a few
+        new values a row, so the value table starts that big)."""
+        if self.values is not None:
+            raise ValueError("a PointLayer encodes one set of rows")
+        self.values = _Values(3 * rows)
+        return 0
+
     cdef bytes tile(self):
         """The tile with this one layer; b"" when no point fell in it."""
         if self.nfeatures == 0:
             return b""
         return _tile(self.name, self.keys, self.values, &self.features, self.extent)
 
-
-def encode_point_layer(
-    bytes name,
-    bytes records,
-    tuple keys,
-    bytes kinds,
-    double xmin,
-    double ymax,
-    double fx,
-    double fy,
-    int extent,
-    int buffer,
-):
-    """The tile (one layer) of the rows in `records`; b"" when no point falls in the tile.
-
-    `records`: the rows in PostgreSQL's binary record format (`record_send`), one after
-    the other. `keys` are the attribute names (UTF-8 bytes), `kinds` one letter per
-    attribute (see `KINDS`); `xmin`/`ymax` the tile's EPSG:3857 corner, `fx` = extent /
-    width and `fy` = -(extent / height) as `ST_AsMVTGeom` computes them.
-    """
-    cdef _Layer layer = _Layer(name, keys, kinds, xmin, ymax, fx, fy, extent, buffer)
-    cdef int ncolumns = 3 + layer.nattrs
-    cdef const uint8_t *at = <const uint8_t *> PyBytes_AS_STRING(records)
-    cdef const uint8_t *end = at + PyBytes_GET_SIZE(records)
-    cdef const uint8_t *column[_MAX_COLUMNS]
-    cdef int32_t length[_MAX_COLUMNS]
-    cdef int col
-    while at < end:
-        # int32 column count, then per column: int32 type oid, int32 length (-1: NULL), data.
-        if end - at < 4 or <int32_t> _be32(at) != ncolumns:
-            raise ValueError("records do not have the expected columns")
-        at += 4
-        for col in range(ncolumns):
-            if end - at < 8:
-                raise ValueError("truncated record")
-            length[col] = <int32_t> _be32(at + 4)
-            at += 8
-            column[col] = at
-            if length[col] > 0:
-                if end - at < length[col]:
+    def encode_records(self, bytes records):
+        """The tile of `records`, rows in PostgreSQL's binary record format (`record_send`)
+        one after the other; b"" when no point falls in the tile."""
+        cdef int ncolumns = 3 + self.nattrs
+        cdef const uint8_t *at = <const uint8_t *> PyBytes_AS_STRING(records)
+        cdef const uint8_t *end = at + PyBytes_GET_SIZE(records)
+        cdef const uint8_t *column[_MAX_COLUMNS]
+        cdef int32_t length[_MAX_COLUMNS]
+        cdef int col
+        self.start(0)
+        while at < end:
+            # int32 column count, then per column: int32 type oid, int32 length (-1: NULL),
+            # data.
+            if end - at < 4 or <int32_t> _be32(at) != ncolumns:
+                raise ValueError("records do not have the expected columns")
+            at += 4
+            for col in range(ncolumns):
+                if end - at < 8:
                     raise ValueError("truncated record")
-                at += length[col]
-        layer.add(column, length)
-    return layer.tile()
+                length[col] = <int32_t> _be32(at + 4)
+                at += 8
+                column[col] = at
+                if length[col] > 0:
+                    if end - at < length[col]:
+                        raise ValueError("truncated record")
+                    at += length[col]
+            self.add(column, length)
+        return self.tile()
 
-
-def encode_point_rows(
-    bytes name,
-    size_t result,
-    tuple keys,
-    bytes kinds,
-    double xmin,
-    double ymax,
-    double fx,
-    double fy,
-    int extent,
-    int buffer,
-):
-    """As `encode_point_layer`, from the rows of a libpq result in binary format.
-
-    `result` is the address of the `PGresult` (psycopg's `PGresult.pgresult_ptr`); it
-    must come from the libpq this module is linked with (`libpq_version`).
-    """
-    cdef const PGresult *res = <const PGresult *> result
-    if res == NULL:
-        raise ValueError("no result")
-    cdef _Layer layer = _Layer(name, keys, kinds, xmin, ymax, fx, fy, extent, buffer,
-                               <size_t> PQntuples(res))
-    cdef int ncolumns = 3 + layer.nattrs
-    cdef const uint8_t *column[_MAX_COLUMNS]
-    cdef int32_t length[_MAX_COLUMNS]
-    cdef int row, col, nrows
-    if PQnfields(res) != ncolumns:
-        raise ValueError("the result does not have the expected columns")
-    for col in range(ncolumns):
-        if PQfformat(res, col) != 1:
-            raise ValueError("the result is not in binary format")
-    nrows = PQntuples(res)
-    for row in range(nrows):
+    def encode_result(self, size_t result):
+        """The tile of the rows of a libpq result in binary format; b"" when no point
+        falls in the tile. `result` is the address of the `PGresult` (psycopg's
+        `PGresult.pgresult_ptr`); it must come from the libpq this module is linked with
+        (`libpq_version`)."""
+        cdef const PGresult *res = <const PGresult *> result
+        cdef int ncolumns = 3 + self.nattrs
+        cdef const uint8_t *column[_MAX_COLUMNS]
+        cdef int32_t length[_MAX_COLUMNS]
+        cdef int row, col, nrows
+        if res == NULL:
+            raise ValueError("no result")
+        if PQnfields(res) != ncolumns:
+            raise ValueError("the result does not have the expected columns")
         for col in range(ncolumns):
-            if PQgetisnull(res, row, col):
-                length[col] = -1
-            else:
-                length[col] = PQgetlength(res, row, col)
-            column[col] = <const uint8_t *> PQgetvalue(res, row, col)
-        layer.add(column, length)
-    return layer.tile()
+            if PQfformat(res, col) != 1:
+                raise ValueError("the result is not in binary format")
+        nrows = PQntuples(res)
+        self.start(<size_t> nrows)
+        for row in range(nrows):
+            for col in range(ncolumns):
+                if PQgetisnull(res, row, col):
+                    length[col] = -1
+                else:
+                    length[col] = PQgetlength(res, row, col)
+                column[col] = <const uint8_t *> PQgetvalue(res, row, col)
+            self.add(column, length)
+        return self.tile()
 
 
 def libpq_version():

@@ -48,7 +48,7 @@ from psycopg import AsyncConnection
 from psycopg.pq.abc import PGresult
 from sqlalchemy import Engine, text
 
-from layers._mvt_points import KINDS, encode_point_layer, encode_point_rows, libpq_version
+from layers._mvt_points import KINDS, PointLayer, libpq_version
 from layers.catalog import FieldKind, GeometryKind, LayerField, LayerSpec
 
 EXTENT = 4096
@@ -243,20 +243,26 @@ def _features_sql(spec: LayerSpec, i: int) -> str:
     )
 
 
-def _point_rows_sql(spec: LayerSpec) -> str:
-    """The rows of a point layer for `layers._mvt_points`, in the order `ST_AsMVT` would
-    see them: id, lon, lat, then `_point_layout`'s attributes."""
+def _point_columns(spec: LayerSpec) -> str:
+    """What `layers._mvt_points` reads of a point: id, lon, lat, then `_point_layout`'s
+    attributes."""
     columns = ["t.id", "ST_X(t.geom)", "ST_Y(t.geom)", "t.id", "t.code"]
     columns += [f"t.{_q(f.name)}" for f in tile_fields(spec)]
-    return f"SELECT {', '.join(columns)} FROM {_q(spec.table)} AS t WHERE {_filter('margin')}"
+    return ", ".join(columns)
+
+
+def _point_rows_sql(spec: LayerSpec) -> str:
+    """The rows of a point layer's tile, in the order `ST_AsMVT` would see them."""
+    return f"SELECT {_point_columns(spec)} FROM {_q(spec.table)} AS t WHERE {_filter('margin')}"
 
 
 def _points_sql(spec: LayerSpec) -> str:
     """The same rows as one value, for a statement of several layers: a bytea of
     `record_send` records, NULL when none."""
-    rows = _point_rows_sql(spec).removeprefix("SELECT ")
-    columns, _, rest = rows.partition(" FROM ")
-    return f"(SELECT string_agg(record_send(ROW({columns})), ''::bytea) FROM {rest})"
+    return (
+        f"(SELECT string_agg(record_send(ROW({_point_columns(spec)})), ''::bytea)"
+        f" FROM {_q(spec.table)} AS t WHERE {_filter('margin')})"
+    )
 
 
 @dataclass(frozen=True)
@@ -294,17 +300,12 @@ def tile_envelope(z: int, x: int, y: int) -> tuple[float, float, float, float]:
     )
 
 
-def _grid(z: int, x: int, y: int) -> tuple[float, float, float, float]:
-    """xmin, ymax, fx, fy of the tile, as `ST_AsMVTGeom` computes its affine map."""
-    xmin, ymin, xmax, ymax = tile_envelope(z, x, y)
-    return xmin, ymax, EXTENT / (xmax - xmin), -(EXTENT / (ymax - ymin))
-
-
-def _encode_points(spec: LayerSpec, records: bytes, z: int, x: int, y: int) -> bytes:
+def _point_layer(spec: LayerSpec, z: int, x: int, y: int) -> PointLayer:
+    """The encoder of the layer's tile z/x/y, on the affine map `ST_AsMVTGeom` computes."""
     layout = _point_layout(spec)
-    return encode_point_layer(
-        layout.name, records, layout.keys, layout.kinds, *_grid(z, x, y), EXTENT, BUFFER
-    )
+    xmin, ymin, xmax, ymax = tile_envelope(z, x, y)
+    fx, fy = EXTENT / (xmax - xmin), -(EXTENT / (ymax - ymin))
+    return PointLayer(layout.name, layout.keys, layout.kinds, xmin, ymax, fx, fy, EXTENT, BUFFER)
 
 
 ROWS_READABLE = psycopg.pq.__impl__ == "c" and psycopg.pq.version() == libpq_version()
@@ -326,10 +327,7 @@ def encode_point_result(spec: LayerSpec, result: PGresult, z: int, x: int, y: in
     address: int | None = result.pgresult_ptr  # type: ignore[attr-defined]
     if address is None:
         raise ValueError("the result was cleared")
-    layout = _point_layout(spec)
-    return encode_point_rows(
-        layout.name, address, layout.keys, layout.kinds, *_grid(z, x, y), EXTENT, BUFFER
-    )
+    return _point_layer(spec, z, x, y).encode_result(address)
 
 
 def _cells_sql(spec: LayerSpec, i: int) -> str:
@@ -442,7 +440,7 @@ def assemble_tile(
         if not value:
             continue
         if is_encoded(spec, z):
-            parts.append(_encode_points(spec, bytes(value), z, x, y))
+            parts.append(_point_layer(spec, z, x, y).encode_records(bytes(value)))
         else:
             parts.append(bytes(value))
     return b"".join(parts)

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from layers import tiles
-from layers._mvt_points import encode_point_layer, libpq_version
+from layers._mvt_points import PointLayer, libpq_version
 from layers.catalog import Choice, FieldKind, GeometryKind, LayerField, LayerSpec
 
 TMS = morecantile.tms.get("WebMercatorQuad")
@@ -254,7 +254,7 @@ def test_the_service_reads_point_rows_in_place() -> None:
 
 
 def encode(records: bytes, kinds: bytes = b"ls") -> bytes:
-    return encode_point_layer(b"x", records, (b"id", b"code"), kinds, 0, 0, 1, -1, 4096, 64)
+    return PointLayer(b"x", (b"id", b"code"), kinds, 0, 0, 1, -1, 4096, 64).encode_records(records)
 
 
 def test_records_that_are_not_what_the_layout_says_are_refused() -> None:
@@ -265,3 +265,7 @@ def test_records_that_are_not_what_the_layout_says_are_refused() -> None:
     with pytest.raises(ValueError, match="one kind per key"):
         encode(b"", b"l")
     assert encode(b"") == b""
+    layer = PointLayer(b"x", (b"id", b"code"), b"ls", 0, 0, 1, -1, 4096, 64)
+    layer.encode_records(b"")
+    with pytest.raises(ValueError, match="one set of rows"):
+        layer.encode_records(b"")
