@@ -240,7 +240,7 @@ def _walk_head(
     One pass over the matches gives their count and their smallest id; the page is then
     read along the primary key from that id, testing each row with the same clauses, for
     at most `page_walk` rows. Matches sit close together in id order in the common case
-    (rows are loaded area by area: the 100 lamps of the benchmark's page are within 265
+    (rows are loaded area by area: the 100 lamps of the benchmark's page are within 266
     ids of the first), so this reads a few hundred rows where `_head` sorts all 50,000
     matched ids (6-8 of its 28 ms). When the walk comes back short of the page the
     caller runs `_head` instead (`fetch_items`), so the page is always exact.
